@@ -1,0 +1,41 @@
+"""The Anthropic-compatible surface: ``POST /v1/messages``, served by any provider."""
+
+from __future__ import annotations
+
+import orjson
+
+from bastion.api.asgi import JSON_CONTENT_TYPE, Receive, Scope, Send, read_body, send_bytes
+from bastion.api.endpoint import Endpoint
+from bastion.api.openai_schema import parse_json_object
+from bastion.api.streaming import relay_stream
+from bastion.context import RequestContext
+from bastion.gateway import Gateway
+from bastion.translate.anthropic_ingress import (
+    MessageStreamEncoder,
+    chat_response_to_message,
+    messages_request_to_chat,
+)
+
+
+class Messages(Endpoint):
+    protocol = "anthropic"
+
+    def __init__(self, gateway: Gateway) -> None:
+        super().__init__()
+        self.gateway = gateway
+
+    async def handle(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send) -> int:
+        gateway = self.gateway
+        ctx.principal = gateway.auth.authenticate(scope, allow_x_api_key=True)
+        body = parse_json_object(await read_body(scope, receive, gateway.max_body_bytes))
+        request = messages_request_to_chat(body)
+        ctx.model = request.model
+        group = gateway.router.resolve(request.model, "chat")
+        if request.stream:
+            first, chunks = await gateway.executor.open_stream(ctx, group, request)
+            await relay_stream(ctx, receive, send, first, chunks, MessageStreamEncoder(request.model))
+            return 200
+        response = await gateway.executor.chat(ctx, group, request)
+        message = chat_response_to_message(response)
+        await send_bytes(send, 200, orjson.dumps(message), [JSON_CONTENT_TYPE, *ctx.response_headers()])
+        return 200

@@ -1,0 +1,86 @@
+"""Thin ASGI plumbing: reading a bounded body, sending JSON and SSE responses.
+
+The server speaks raw ASGI (no framework) because the request path is short and
+measured: a framework's routing and request objects cost more than this file does.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from bastion.errors import InvalidRequest, PayloadTooLarge
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+Headers = list[tuple[bytes, bytes]]
+
+JSON_CONTENT_TYPE = (b"content-type", b"application/json")
+SSE_HEADERS: Headers = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+
+
+def header(scope: Scope, name: bytes) -> bytes | None:
+    """First value of a request header (names are lower-case in ASGI)."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return value
+    return None
+
+
+def new_request_id(scope: Scope) -> str:
+    """The client's ``x-request-id`` when it is sane, else a fresh random id."""
+    given = header(scope, b"x-request-id")
+    if given and len(given) <= 128 and given.isascii():
+        text = given.decode("ascii")
+        if text.isprintable() and " " not in text:
+            return text
+    return "req_" + os.urandom(12).hex()
+
+
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """The whole request body, refusing (413) before reading past ``limit`` bytes."""
+    declared = header(scope, b"content-length")
+    if declared is not None:
+        try:
+            size = int(declared)
+        except ValueError:
+            raise InvalidRequest("invalid content-length header") from None
+        if size > limit:
+            raise PayloadTooLarge(f"request body is {size} bytes; the limit is {limit} bytes")
+    message = await receive()
+    body = message.get("body", b"")
+    if not message.get("more_body"):
+        if len(body) > limit:
+            raise PayloadTooLarge(f"request body is over the limit of {limit} bytes")
+        return body
+    parts = [body]
+    total = len(body)
+    while message.get("more_body"):
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise InvalidRequest("client disconnected while sending the body")
+        chunk = message.get("body", b"")
+        total += len(chunk)
+        if total > limit:
+            raise PayloadTooLarge(f"request body is over the limit of {limit} bytes")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+async def send_bytes(send: Send, status: int, body: bytes, headers: Headers) -> None:
+    """A complete response with ``content-length``."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*headers, (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,71 @@
+"""The shape every HTTP endpoint shares: a request context, one error path, no bare 500s.
+
+An endpoint subclass implements ``handle``; any ``GatewayError`` it raises becomes the
+protocol's error body with the right status, and anything unexpected is logged with its
+traceback (server side only) and answered with a generic error that names the request id.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+
+from bastion.api.asgi import JSON_CONTENT_TYPE, Receive, Scope, Send, new_request_id, send_bytes
+from bastion.api.errors import anthropic_error_body, openai_error_body
+from bastion.context import RequestContext
+from bastion.errors import GatewayError
+
+log = logging.getLogger("bastion.api")
+access_log = logging.getLogger("bastion.access")
+
+
+class Endpoint:
+    #: "openai" or "anthropic": picks the error shape
+    protocol = "openai"
+
+    def __init__(self) -> None:
+        self._error_body: Callable[[GatewayError], bytes] = (
+            anthropic_error_body if self.protocol == "anthropic" else openai_error_body
+        )
+        self.access_log = access_log.isEnabledFor(logging.INFO)
+
+    async def handle(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send) -> int:
+        """Serve the request; return the status sent."""
+        raise NotImplementedError
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        ctx = RequestContext(request_id=new_request_id(scope), ingress=self.protocol)
+        try:
+            status = await self.handle(ctx, scope, receive, send)
+        except GatewayError as error:
+            status = await self.send_error(ctx, send, error)
+        except Exception:
+            log.exception("unhandled error in request %s", ctx.request_id)
+            status = await self.send_error(
+                ctx, send, GatewayError(f"internal error in the gateway (request id {ctx.request_id})")
+            )
+        if self.access_log:
+            access_log.info(
+                "%s %s %s %d model=%s provider=%s attempts=%d %.1fms",
+                ctx.request_id,
+                scope["method"],
+                scope["path"],
+                status,
+                ctx.model,
+                ctx.provider,
+                ctx.attempts,
+                (time.perf_counter() - ctx.started) * 1000,
+            )
+
+    async def send_error(self, ctx: RequestContext, send: Send, error: GatewayError) -> int:
+        if ctx.first_byte_at is not None:
+            return 200  # the stream already started; relay_stream ended it with an error event
+        headers = [JSON_CONTENT_TYPE, *ctx.response_headers()]
+        if error.retry_after_seconds is not None:
+            headers.append((b"retry-after", str(max(1, math.ceil(error.retry_after_seconds))).encode()))
+        for name, value in error.headers.items():
+            headers.append((name.lower().encode(), value.encode()))
+        await send_bytes(send, error.status, self._error_body(error), headers)
+        return error.status

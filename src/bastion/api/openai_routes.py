@@ -1,0 +1,107 @@
+"""The OpenAI-compatible surface: chat completions, embeddings, models."""
+
+from __future__ import annotations
+
+import orjson
+
+from bastion.api.asgi import JSON_CONTENT_TYPE, Receive, Scope, Send, read_body, send_bytes
+from bastion.api.endpoint import Endpoint
+from bastion.api.errors import openai_stream_error_event
+from bastion.api.openai_schema import parse_json_object, validate_chat_request, validate_embeddings_request
+from bastion.api.streaming import relay_stream
+from bastion.context import RequestContext
+from bastion.errors import GatewayError
+from bastion.gateway import Gateway
+from bastion.providers.base import Json
+
+_DONE = b"data: [DONE]\n\n"
+
+
+class OpenAIStreamEncoder:
+    """Internal chunks are already OpenAI chunks; only the usage chunk needs a decision.
+
+    Bastion always asks upstream for usage (budgets need it); a client that did not ask
+    for ``stream_options.include_usage`` must not see the extra chunk.
+    """
+
+    __slots__ = ("include_usage",)
+
+    def __init__(self, include_usage: bool) -> None:
+        self.include_usage = include_usage
+
+    def feed(self, chunk: Json) -> bytes:
+        if not self.include_usage and "usage" in chunk:
+            if not chunk.get("choices"):
+                return b""
+            del chunk["usage"]
+        return b"data: " + orjson.dumps(chunk) + b"\n\n"
+
+    def finish(self) -> bytes:
+        return _DONE
+
+    def error(self, error: GatewayError) -> bytes:
+        return openai_stream_error_event(error)
+
+
+class ChatCompletions(Endpoint):
+    protocol = "openai"
+
+    def __init__(self, gateway: Gateway) -> None:
+        super().__init__()
+        self.gateway = gateway
+
+    async def handle(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send) -> int:
+        gateway = self.gateway
+        ctx.principal = gateway.auth.authenticate(scope)
+        body = parse_json_object(await read_body(scope, receive, gateway.max_body_bytes))
+        request = validate_chat_request(body)
+        ctx.model = request.model
+        group = gateway.router.resolve(request.model, "chat")
+        if request.stream:
+            first, chunks = await gateway.executor.open_stream(ctx, group, request)
+            await relay_stream(ctx, receive, send, first, chunks, OpenAIStreamEncoder(request.include_usage))
+            return 200
+        response = await gateway.executor.chat(ctx, group, request)
+        await send_bytes(send, 200, orjson.dumps(response), [JSON_CONTENT_TYPE, *ctx.response_headers()])
+        return 200
+
+
+class Embeddings(Endpoint):
+    protocol = "openai"
+
+    def __init__(self, gateway: Gateway) -> None:
+        super().__init__()
+        self.gateway = gateway
+
+    async def handle(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send) -> int:
+        gateway = self.gateway
+        ctx.principal = gateway.auth.authenticate(scope)
+        body = parse_json_object(await read_body(scope, receive, gateway.max_body_bytes))
+        request = validate_embeddings_request(body)
+        ctx.model = request.model
+        group = gateway.router.resolve(request.model, "embeddings")
+        response = await gateway.executor.embeddings(ctx, group, request)
+        await send_bytes(send, 200, orjson.dumps(response), [JSON_CONTENT_TYPE, *ctx.response_headers()])
+        return 200
+
+
+class Models(Endpoint):
+    """``GET /v1/models``: the public model names, as OpenAI lists models."""
+
+    protocol = "openai"
+
+    def __init__(self, gateway: Gateway) -> None:
+        super().__init__()
+        self.gateway = gateway
+
+    async def handle(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send) -> int:
+        gateway = self.gateway
+        gateway.auth.authenticate(scope, allow_x_api_key=True)
+        created = int(gateway.started_at)
+        data = [
+            {"id": name, "object": "model", "created": created, "owned_by": "bastion"}
+            for name in sorted(gateway.router.groups)
+        ]
+        body = orjson.dumps({"object": "list", "data": data})
+        await send_bytes(send, 200, body, [JSON_CONTENT_TYPE, *ctx.response_headers()])
+        return 200

@@ -1,0 +1,166 @@
+"""The ``bastion`` command: serve, demo, and config check."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from bastion import __version__
+from bastion.config import BastionConfig
+from bastion.config_loader import ConfigError, default_config, load_config_file
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bastion", description="A production gateway for LLM APIs.")
+    parser.add_argument("--version", action="version", version=f"bastion {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the gateway")
+    serve.add_argument("--config", help="YAML config (default: ./bastion.yaml if present, else zero-config)")
+    serve.add_argument("--host", help="address to bind (overrides server.host)")
+    serve.add_argument("--port", type=int, help="port to bind (overrides server.port; default 8080)")
+
+    demo = commands.add_parser(
+        "demo", help="run the gateway on simulated providers and drive traffic through it"
+    )
+    demo.add_argument("--port", type=int, default=8080)
+    demo.add_argument("--requests", type=int, default=200, help="how many requests to send")
+    demo.add_argument("--exit", action="store_true", help="stop after the report instead of serving on")
+
+    config = commands.add_parser("config", help="config tools")
+    config_commands = config.add_subparsers(dest="config_command", required=True)
+    check = config_commands.add_parser("check", help="validate a config file and print what it sets up")
+    check.add_argument("file")
+
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "demo":
+        from bastion.demo import run_demo
+
+        return run_demo(port=args.port, requests=args.requests, keep_serving=not args.exit)
+    if args.command == "config":
+        return _config_check(args.file)
+    return 2
+
+
+def _load(path: str | None) -> tuple[BastionConfig, list[str], str]:
+    if path:
+        return load_config_file(path), [], path
+    if Path("bastion.yaml").exists():
+        return load_config_file("bastion.yaml"), [], "./bastion.yaml"
+    config, notices = default_config()
+    return config, notices, "zero-config"
+
+
+def _config_check(path: str) -> int:
+    try:
+        config = load_config_file(path)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return 1
+    print(f"{path}: OK")
+    for name, provider in config.providers.items():
+        print(f"  provider {name}: {provider.type}")
+    for name, group in config.models.items():
+        targets = ", ".join(f"{d.provider}/{d.model}" for d in group.deployments)
+        print(f"  model {name} ({group.kind}) -> {targets}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        config, notices, source = _load(args.config)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return 1
+    updates = {}
+    if args.host:
+        updates["host"] = args.host
+    if args.port:
+        updates["port"] = args.port
+    if updates:
+        config = config.model_copy(update={"server": config.server.model_copy(update=updates)})
+    return serve(config, notices=notices, source=source)
+
+
+def serve(config: BastionConfig, *, notices: list[str] | None = None, source: str = "config") -> int:
+    """Run the server in the foreground until SIGINT/SIGTERM (graceful: in-flight streams finish)."""
+    import uvicorn
+
+    from bastion.app import BastionApp
+    from bastion.gateway import Gateway, is_loopback
+
+    server = config.server
+    logging.basicConfig(
+        level=server.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if server.access_log:
+        logging.getLogger("bastion.access").setLevel(logging.INFO)
+    else:
+        logging.getLogger("bastion.access").setLevel(logging.WARNING)
+    log = logging.getLogger("bastion")
+    gateway = Gateway.from_config(config)
+    if gateway.auth.dev_mode:
+        if not is_loopback(server.host):
+            print(
+                f"refusing to bind {server.host}: no API keys are configured (local development mode). "
+                "Set server.api_keys (or server.admin_key) before exposing the gateway.",
+                file=sys.stderr,
+            )
+            return 2
+        notices = [
+            *(notices or []),
+            "LOCAL DEVELOPMENT MODE: no keys configured, any bearer token is accepted.",
+        ]
+    for notice in notices or []:
+        log.warning("*** %s ***", notice)
+    log.info(
+        "bastion %s: %s, %d providers, %d models, listening on http://%s:%d",
+        __version__,
+        source,
+        len(gateway.providers),
+        len(gateway.router.groups),
+        server.host,
+        server.port,
+    )
+    uvicorn_config = uvicorn.Config(
+        BastionApp(gateway),
+        host=server.host,
+        port=server.port,
+        loop="uvloop" if _has("uvloop") else "asyncio",
+        http="httptools" if _has("httptools") else "h11",
+        lifespan="on",
+        access_log=False,
+        log_level="warning" if server.log_level == "info" else server.log_level,
+        timeout_graceful_shutdown=int(server.graceful_shutdown_seconds),
+        timeout_keep_alive=75,
+        backlog=4096,
+        server_header=False,
+        date_header=False,
+    )
+    # uvicorn drains in-flight requests on SIGTERM/SIGINT, then re-raises the signal to the handler
+    # that was there before it; make that one a clean exit, since the shutdown was graceful.
+    for handled in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(handled, _exit_cleanly)
+    uvicorn.Server(uvicorn_config).run()
+    return 0
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

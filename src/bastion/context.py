@@ -1,0 +1,45 @@
+"""The per-request context every stage reads and adds to.
+
+It ends up in the request log, the trace and the audit entry, so it carries the
+decisions stages take (which deployment, how many attempts) and the usage.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class Principal:
+    """Who is calling: the key (by its id, never its secret) and what it may do."""
+
+    key_id: str
+    dev_mode: bool = False
+
+
+@dataclass(slots=True)
+class RequestContext:
+    request_id: str
+    ingress: str  # "openai" | "anthropic"
+    principal: Principal | None = None
+    started: float = field(default_factory=time.perf_counter)
+    model: str | None = None
+    feature: str | None = None
+    provider: str | None = None
+    upstream_model: str | None = None
+    attempts: int = 0
+    usage: dict[str, Any] | None = None
+    first_byte_at: float | None = None
+
+    def response_headers(self) -> list[tuple[bytes, bytes]]:
+        """The ``x-request-id`` and ``x-bastion-*`` headers every answer carries."""
+        headers = [(b"x-request-id", self.request_id.encode())]
+        if self.provider is not None:
+            headers.append((b"x-bastion-provider", self.provider.encode()))
+        if self.upstream_model is not None:
+            headers.append((b"x-bastion-model", self.upstream_model.encode()))
+        if self.attempts:
+            headers.append((b"x-bastion-attempts", str(self.attempts).encode()))
+        return headers

@@ -1,0 +1,202 @@
+"""What every HTTP provider adapter shares: the pooled session, error mapping, secret scrubbing.
+
+One ``aiohttp.ClientSession`` per provider, created at start-up and reused for every
+request (keep-alive), so nothing is built per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import time
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+import orjson
+
+from bastion.errors import ProviderError, provider_error_from_status
+from bastion.wire.sse import SseDecoder, SseEvent
+
+
+def new_session(
+    *, connect_timeout: float, read_timeout: float, max_connections: int
+) -> aiohttp.ClientSession:
+    """A keep-alive session with the provider's time-outs.
+
+    ``sock_read`` bounds the silence between bytes (a stalled stream), not the whole
+    answer, so long generations are not cut off.
+    """
+    connector = aiohttp.TCPConnector(
+        limit=max_connections,
+        limit_per_host=0,
+        keepalive_timeout=60,
+        enable_cleanup_closed=True,
+        ttl_dns_cache=300,
+    )
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=read_timeout)
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=timeout,
+        json_serialize=lambda o: orjson.dumps(o).decode(),
+        auto_decompress=True,
+        skip_auto_headers=("User-Agent",),
+    )
+
+
+def parse_retry_after(headers: Any, now: float | None = None) -> float | None:
+    """Seconds to wait from ``retry-after-ms``, ``retry-after`` (seconds or HTTP date)."""
+    value = headers.get("retry-after-ms")
+    if value:
+        try:
+            return max(0.0, float(value) / 1000.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        if parsed is None:
+            return None
+        return max(0.0, parsed.timestamp() - (time.time() if now is None else now))
+
+
+def scrub(text: str, secrets: Iterable[str | None]) -> str:
+    """Remove our provider keys from anything an upstream echoes back."""
+    for secret in secrets:
+        if secret and len(secret) >= 6 and secret in text:
+            text = text.replace(secret, "***")
+    return text
+
+
+def upstream_error_message(body: bytes) -> tuple[str, str | None]:
+    """The message and type from an OpenAI, Anthropic or Gemini error body (or a short raw excerpt)."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        text = body.decode("utf-8", "replace").strip()
+        return (text[:300], None)
+    if isinstance(data, list) and data and isinstance(data[0], dict):
+        data = data[0]  # Gemini sometimes wraps errors in a list
+    if isinstance(data, dict):
+        error = data.get("error")
+        if isinstance(error, dict):
+            message = error.get("message") or ""
+            kind = error.get("type") or error.get("status") or error.get("code")
+            return (str(message)[:1000], str(kind) if kind is not None else None)
+        if isinstance(error, str):
+            return (error[:1000], None)
+        if "message" in data:
+            return (str(data["message"])[:1000], None)
+    return (body[:300].decode("utf-8", "replace"), None)
+
+
+async def raise_for_upstream_status(
+    response: aiohttp.ClientResponse, provider: str, secrets: Iterable[str | None]
+) -> None:
+    """Turn a non-2xx upstream answer into a ``ProviderError`` with a scrubbed message."""
+    if response.status < 400:
+        return
+    try:
+        body = await response.read()
+    except (TimeoutError, aiohttp.ClientError):
+        body = b""
+    message, kind = upstream_error_message(body)
+    raise provider_error_from_status(
+        provider,
+        response.status,
+        scrub(message, secrets),
+        retry_after_seconds=parse_retry_after(response.headers),
+        upstream_type=kind,
+    )
+
+
+def transport_error(provider: str, exc: BaseException) -> ProviderError:
+    """Map a connection-level failure (no HTTP answer) to a retryable ``ProviderError``."""
+    if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
+        return ProviderError(
+            f"{provider}: upstream timed out",
+            provider=provider,
+            retryable=True,
+            status=504,
+            kind="timeout_error",
+            code="upstream_timeout",
+        )
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return ProviderError(
+            f"{provider}: cannot connect to upstream",
+            provider=provider,
+            retryable=True,
+            status=502,
+            kind="api_error",
+            code="upstream_unreachable",
+        )
+    return ProviderError(
+        f"{provider}: upstream connection failed ({type(exc).__name__})",
+        provider=provider,
+        retryable=True,
+        status=502,
+        kind="api_error",
+        code="upstream_connection_error",
+    )
+
+
+@asynccontextmanager
+async def post(
+    session: aiohttp.ClientSession,
+    url: str,
+    *,
+    provider: str,
+    body: Any,
+    headers: dict[str, str],
+    secrets: Iterable[str | None],
+    params: dict[str, str] | None = None,
+) -> AsyncIterator[aiohttp.ClientResponse]:
+    """POST JSON and yield a 2xx response; every failure becomes a ``ProviderError``."""
+    try:
+        async with session.post(url, data=orjson.dumps(body), headers=headers, params=params) as response:
+            await raise_for_upstream_status(response, provider, secrets)
+            yield response
+    except ProviderError:
+        raise
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        raise transport_error(provider, exc) from None
+
+
+async def read_json(response: aiohttp.ClientResponse, provider: str) -> Any:
+    """Read and parse a JSON body; garbage from upstream is a 502, not a crash."""
+    try:
+        body = await response.read()
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise ProviderError(
+            f"{provider}: upstream sent a body that is not JSON",
+            provider=provider,
+            status=502,
+            code="upstream_bad_response",
+        ) from None
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        raise transport_error(provider, exc) from None
+
+
+async def sse_events(response: aiohttp.ClientResponse, provider: str) -> AsyncIterator[SseEvent]:
+    """The upstream stream as SSE events; a dropped or stalled connection raises ``ProviderError``."""
+    decoder = SseDecoder()
+    try:
+        async for chunk in response.content.iter_any():
+            for event in decoder.feed(chunk):
+                yield event
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        raise transport_error(provider, exc) from None
+    for event in decoder.close():
+        yield event
+
+
+def json_headers(extra: dict[str, str]) -> dict[str, str]:
+    headers = {"content-type": "application/json", "accept": "application/json"}
+    headers.update(extra)
+    return headers
