@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import struct
+import time
 
 import anthropic
 import httpx
@@ -364,3 +365,29 @@ def test_max_tokens_truncates_with_finish_reason_length(
         model="gemini-fake", max_tokens=3, messages=[{"role": "user", "content": "one two three four five"}]
     )
     assert message.stop_reason == "max_tokens"
+
+
+def test_client_disconnect_cancels_the_upstream_stream(server: Server, fakes: Fakes) -> None:
+    fakes.openai.stream_outcomes.clear()
+    fakes.openai.chunk_gap_seconds = 0.2
+    try:
+        with httpx.stream(
+            "POST",
+            server.url + "/v1/chat/completions",
+            json={
+                "model": "gpt-fake",
+                "messages": [{"role": "user", "content": "a b c d e f g h i j"}],
+                "stream": True,
+            },
+            headers={"authorization": f"Bearer {CLIENT_KEY}"},
+            timeout=20,
+        ) as response:
+            for line in response.iter_lines():
+                if line.startswith("data: {"):
+                    break  # read the first chunk, then hang up
+        deadline = time.monotonic() + 5
+        while not fakes.openai.stream_outcomes and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert fakes.openai.stream_outcomes == ["client_gone"]
+    finally:
+        fakes.openai.chunk_gap_seconds = 0.0

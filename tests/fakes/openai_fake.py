@@ -184,6 +184,10 @@ class OpenAIFake(FakeProvider):
         super().__init__()
         self.azure_filter_chunks = azure_filter_chunks
         self._sequence = 0
+        #: seconds between stream chunks (a slow generation), 0 = as fast as possible
+        self.chunk_gap_seconds = 0.0
+        #: how each stream ended: "completed", or "client_gone" when the caller hung up mid-stream
+        self.stream_outcomes: list[str] = []
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -319,13 +323,21 @@ class OpenAIFake(FakeProvider):
         )
         await response.prepare(request)
         chunks = self._chunks(reply, model, include_usage=include_usage, obfuscate=obfuscate, azure=azure)
-        for index, chunk in enumerate(chunks):
-            if fault is not None and index >= fault.after_chunks:
-                await self._fail_midstream(request, response, fault, azure=azure)
-                return response
-            await response.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
-        await response.write(b"data: [DONE]\n\n")
-        await response.write_eof()
+        gap = self.chunk_gap_seconds
+        try:
+            for index, chunk in enumerate(chunks):
+                if fault is not None and index >= fault.after_chunks:
+                    await self._fail_midstream(request, response, fault, azure=azure)
+                    return response
+                if gap and index:
+                    await asyncio.sleep(gap)
+                await response.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+            await response.write(b"data: [DONE]\n\n")
+            await response.write_eof()
+        except (ConnectionResetError, asyncio.CancelledError):
+            self.stream_outcomes.append("client_gone")
+            raise
+        self.stream_outcomes.append("completed")
         return response
 
     def _chunks(
