@@ -13,8 +13,9 @@ import pytest
 
 from bastion.config import SimulatorProviderConfig
 from bastion.errors import InvalidRequest, ProviderError
+from bastion.providers._synthetic import estimate_tokens
 from bastion.providers.base import ChatRequest, Deployment, EmbeddingsRequest, Json
-from bastion.providers.simulator import SimulatorProvider, estimate_tokens
+from bastion.providers.simulator import SimulatorProvider
 
 DEPLOYMENT = Deployment(provider="sim", model="sim-large")
 WEATHER_TOOL = {

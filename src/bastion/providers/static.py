@@ -11,14 +11,14 @@ import uuid
 from collections.abc import AsyncIterator
 
 from bastion.config import StaticProviderConfig
-from bastion.providers.base import ChatRequest, Deployment, Json, Provider
-from bastion.providers.simulator import (
+from bastion.providers._synthetic import (
     chunk,
     estimate_tokens,
     message_text,
     usage,
     usage_chunk,
 )
+from bastion.providers.base import ChatRequest, Deployment, Json, Provider
 
 STREAM_PIECES = 3
 
