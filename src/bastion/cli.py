@@ -105,7 +105,11 @@ def serve(config: BastionConfig, *, notices: list[str] | None = None, source: st
     else:
         logging.getLogger("bastion.access").setLevel(logging.WARNING)
     log = logging.getLogger("bastion")
-    gateway = Gateway.from_config(config)
+    try:
+        gateway = Gateway.from_config(config)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return 1
     if gateway.auth.dev_mode:
         if not is_loopback(server.host):
             print(

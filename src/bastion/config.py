@@ -56,10 +56,15 @@ class HttpProviderBase(Strict):
         return self
 
     def resolved_api_key(self) -> str | None:
-        """The key from ``api_key`` or the first line of ``api_key_file``."""
+        """The key from ``api_key`` or the content of ``api_key_file`` (surrounding whitespace removed)."""
         if self.api_key_file:
-            with open(self.api_key_file, encoding="utf-8") as handle:
-                return handle.read().strip() or None
+            try:
+                with open(self.api_key_file, encoding="utf-8") as handle:
+                    return handle.read().strip() or None
+            except OSError as exc:
+                raise ValueError(
+                    f"api_key_file {self.api_key_file}: cannot read it ({exc.strerror})"
+                ) from None
         return self.api_key or None
 
 

@@ -88,6 +88,10 @@ def _line_index(node: yaml.Node | None, path: tuple[str, ...] = ()) -> dict[tupl
 
 
 def _line_of(path: tuple[str, ...], lines: dict[tuple[str, ...], int]) -> int | None:
+    if path not in lines and path[:1] == ("models",) and path[2:4] == ("deployments", "0"):
+        shorthand = path[:2] + path[4:]  # `name: {provider, model}` has no deployments list in the YAML
+        if shorthand in lines:
+            return lines[shorthand]
     while path:
         if path in lines:
             return lines[path]
@@ -129,9 +133,16 @@ def _describe(error: Any, lines: dict[tuple[str, ...], int]) -> str:
     # Discriminated unions put the tag in the location (providers.<name>.<type>.field): not a YAML key.
     if len(location) >= 3 and location[0] == "providers" and location[2] in _PROVIDER_TYPES:
         del location[2]
+    message = error["msg"]
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    if not location:
+        # cross-reference checks run on the whole config and name their own path: "a.b.c: problem"
+        named, _, rest = message.partition(": ")
+        if rest and " " not in named and "." in named:
+            location, message = named.split("."), rest
     path = tuple(location)
     dotted = ".".join(path) or "(top level)"
-    message = error["msg"]
     if error["type"] == "extra_forbidden":
         message = "unknown key (not a Bastion setting; check the spelling and docs/configuration.md)"
     elif error["type"] == "union_tag_invalid":
@@ -140,8 +151,6 @@ def _describe(error: Any, lines: dict[tuple[str, ...], int]) -> str:
         )
     elif error["type"] == "union_tag_not_found":
         message = f"missing 'type' (one of {', '.join(_PROVIDER_TYPES)})"
-    if message.startswith("Value error, "):
-        message = message[len("Value error, ") :]
     line = _line_of(path, lines)
     where = f" (line {line})" if line else ""
     return f"{dotted}{where}: {message}"

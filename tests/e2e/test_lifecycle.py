@@ -161,3 +161,26 @@ def test_zero_config_serves_the_simulator_loudly(tmp_path: Path) -> None:
         process.send_signal(signal.SIGTERM)
         output = process.communicate(timeout=10)[0]
     assert "SIMULATOR" in output
+
+
+def test_unreadable_key_file_stops_start_up_with_a_clear_error(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "providers:\n  oa: {type: openai, api_key_file: /nonexistent/openai.key}\n"
+        "models:\n  m: {provider: oa, model: x}\n"
+    )
+    result = run_cli("serve", "--config", str(config), "--port", str(free_port()))
+    assert result.returncode == 1
+    assert "providers.oa: api_key_file /nonexistent/openai.key: cannot read it" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_azure_preset_without_base_url_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "providers:\n  az: {type: openai, preset: azure, api_key: k}\n"
+        "models:\n  m: {provider: az, model: x}\n"
+    )
+    result = run_cli("serve", "--config", str(config), "--port", str(free_port()))
+    assert result.returncode == 1
+    assert "providers.az: base_url is required for preset 'azure'" in result.stderr

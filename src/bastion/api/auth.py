@@ -23,7 +23,7 @@ def key_digest(key: str) -> str:
 
 def key_id(key: str) -> str:
     """The identifier logs and headers may show: the key's visible prefix and a short digest."""
-    return f"{key[:7]}…{key_digest(key)[:8]}"
+    return f"{key[: min(7, len(key) // 2)]}…{key_digest(key)[:8]}"
 
 
 class Authenticator:

@@ -31,7 +31,7 @@ class OpenAIStreamEncoder:
 
     def feed(self, chunk: Json) -> bytes:
         if not self.include_usage and "usage" in chunk:
-            if not chunk.get("choices"):
+            if not chunk.get("choices") and chunk["usage"] is not None:
                 return b""
             del chunk["usage"]
         return b"data: " + orjson.dumps(chunk) + b"\n\n"

@@ -39,6 +39,12 @@ def _fail(param: str, message: str) -> InvalidRequest:
     return InvalidRequest(f"Invalid '{param}': {message}", param=param, code="invalid_value")
 
 
+def _short(value: Any) -> str:
+    """A value for an error message, cut short: clients can send anything, errors stay small."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _type_name(value: Any) -> str:
     return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
         type(value), "number" if isinstance(value, (int, float)) else type(value).__name__
@@ -92,8 +98,8 @@ def _content(content: Any, param: str, role: str) -> None:
         if not isinstance(part, dict):
             raise _fail(where, f"expected a content part object, got {_type_name(part)}")
         kind = part.get("type")
-        if kind not in _PART_TYPES:
-            raise _fail(f"{where}.type", f"expected one of {sorted(_PART_TYPES)}, got {kind!r}")
+        if not isinstance(kind, str) or kind not in _PART_TYPES:
+            raise _fail(f"{where}.type", f"expected one of {sorted(_PART_TYPES)}, got {_short(kind)}")
         if kind == "text" and not isinstance(part.get("text"), str):
             raise _fail(f"{where}.text", "a text part needs a string 'text'")
         if kind == "image_url":
@@ -130,8 +136,8 @@ def _messages(messages: Any) -> None:
         if not isinstance(message, dict):
             raise _fail(where, f"expected a message object, got {_type_name(message)}")
         role = message.get("role")
-        if role not in _ROLES:
-            raise _fail(f"{where}.role", f"expected one of {sorted(_ROLES)}, got {role!r}")
+        if not isinstance(role, str) or role not in _ROLES:
+            raise _fail(f"{where}.role", f"expected one of {sorted(_ROLES)}, got {_short(role)}")
         has_calls = role == "assistant" and message.get("tool_calls")
         if "content" not in message and not has_calls and role != "assistant":
             raise InvalidRequest(
@@ -166,7 +172,7 @@ def _tools(body: dict[str, Any]) -> None:
             if parameters is not None and not isinstance(parameters, dict):
                 raise _fail(f"{where}.function.parameters", "expected a JSON Schema object")
     choice = body.get("tool_choice")
-    if choice is None or choice in _TOOL_CHOICES:
+    if choice is None or (isinstance(choice, str) and choice in _TOOL_CHOICES):
         return
     if isinstance(choice, dict) and isinstance((choice.get("function") or {}).get("name"), str):
         return
@@ -180,7 +186,7 @@ def _response_format(body: dict[str, Any]) -> None:
     fmt = body.get("response_format")
     if fmt is None:
         return
-    if not isinstance(fmt, dict) or fmt.get("type") not in _FORMATS:
+    if not isinstance(fmt, dict) or not isinstance(fmt.get("type"), str) or fmt["type"] not in _FORMATS:
         raise _fail("response_format", f"expected an object whose 'type' is one of {sorted(_FORMATS)}")
     if fmt["type"] == "json_schema":
         schema = fmt.get("json_schema")

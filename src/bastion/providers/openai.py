@@ -51,7 +51,7 @@ class OpenAIProvider(Provider):
         self.config = config
         base_url = config.base_url or PRESET_BASE_URLS[config.preset]
         if not base_url:
-            raise ValueError(f"providers.{name}.base_url is required for preset '{config.preset}'")
+            raise ValueError(f"base_url is required for preset '{config.preset}'")
         self.base_url = base_url.rstrip("/")
         if config.preset == "azure" and not self.base_url.endswith("/openai"):
             # the Azure SDK takes the resource endpoint; the REST paths live under /openai

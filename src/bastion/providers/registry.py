@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 
 from bastion.config import BastionConfig
+from bastion.config_loader import ConfigError
 from bastion.providers.base import Provider
 
 # Imported on demand, so a config that uses one provider type loads only that adapter.
@@ -22,5 +23,8 @@ def build_providers(config: BastionConfig) -> dict[str, Provider]:
     for name, provider_config in config.providers.items():
         module_name, class_name = _CLASSES[provider_config.type]
         provider_class = getattr(importlib.import_module(module_name), class_name)
-        providers[name] = provider_class(name, provider_config)
+        try:
+            providers[name] = provider_class(name, provider_config)
+        except ValueError as exc:
+            raise ConfigError("config", [f"providers.{name}: {exc}"]) from None
     return providers
