@@ -209,6 +209,30 @@ async def sse_events(response: aiohttp.ClientResponse, provider: str) -> AsyncIt
         yield event
 
 
+async def finish_body(response: aiohttp.ClientResponse, limit: int = 65536) -> None:
+    """Read what follows a stream's protocol-level end (``[DONE]``, ``message_stop``).
+
+    Usually that is only the chunked-encoding terminator; reading it lets the connection go
+    back to the pool instead of being closed (a new TCP connection per stream costs more
+    than the rest of the relay). Bounded in time and size, so an upstream that keeps
+    talking cannot hold the stream open.
+    """
+    content = response.content
+    if content.is_eof():
+        return
+    received = 0
+    try:
+        async with asyncio.timeout(1.0):
+            while received <= limit:
+                data = await content.readany()
+                if not data:
+                    return
+                received += len(data)
+    except (TimeoutError, aiohttp.ClientError, OSError):
+        pass
+    response.close()
+
+
 def json_headers(extra: dict[str, str]) -> dict[str, str]:
     headers = {"content-type": "application/json", "accept": "application/json"}
     headers.update(extra)

@@ -148,6 +148,7 @@ class AnthropicProvider(Provider):
                 for chunk in decoder.feed(data):
                     yield chunk
                 if decoder.done:
+                    await _http.finish_body(response)
                     return
         raise ProviderError(
             f"{self.name}: upstream stream ended before message_stop",

@@ -144,6 +144,7 @@ class OpenAIProvider(Provider):
             async for event in _http.sse_events(response, self.name):
                 data = event.data
                 if data == b"[DONE]":
+                    await _http.finish_body(response)
                     return
                 try:
                     chunk = orjson.loads(data)
