@@ -6,14 +6,22 @@ surface is readable in ``_routes``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import signal
+import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
+from bastion.api.admin import Deployments, Reload
 from bastion.api.anthropic_routes import Messages
 from bastion.api.asgi import JSON_CONTENT_TYPE, Receive, Scope, Send, send_bytes
 from bastion.api.errors import anthropic_error_body, openai_error_body
 from bastion.api.health import Health, Ready
 from bastion.api.openai_routes import ChatCompletions, Embeddings, Models
+from bastion.config import BastionConfig
+from bastion.config_loader import ConfigError
 from bastion.errors import GatewayError, NotFound
 from bastion.gateway import Gateway
 
@@ -23,15 +31,20 @@ Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class BastionApp:
-    def __init__(self, gateway: Gateway) -> None:
+    """The ASGI entry point. ``config_source`` (re)reads the config for hot reloads."""
+
+    def __init__(self, gateway: Gateway, config_source: Callable[[], BastionConfig] | None = None) -> None:
         self.gateway = gateway
+        self.config_source = config_source
         self.routes = self._routes(gateway)
         self.allowed_methods: dict[str, list[str]] = {}
         for method, path in self.routes:
             self.allowed_methods.setdefault(path, []).append(method)
+        self._reload_lock = asyncio.Lock()
+        self._retiring: set[asyncio.Task[Any]] = set()
+        self._replaced: list[Gateway] = []  # gateways still draining after a reload
 
-    @staticmethod
-    def _routes(gateway: Gateway) -> dict[tuple[str, str], Handler]:
+    def _routes(self, gateway: Gateway) -> dict[tuple[str, str], Handler]:
         chat = ChatCompletions(gateway)
         embeddings = Embeddings(gateway)
         models = Models(gateway)
@@ -46,7 +59,46 @@ class BastionApp:
             routes[("POST", f"{prefix}/embeddings")] = embeddings
             routes[("GET", f"{prefix}/models")] = models
         routes[("POST", "/v1/messages")] = messages
+        routes[("GET", "/admin/deployments")] = Deployments(self)
+        routes[("POST", "/admin/reload")] = Reload(self)
         return routes
+
+    async def reload(self) -> list[str]:
+        """Swap in a gateway built from the config source; in-flight requests finish on the old one.
+
+        The route table is replaced in one assignment: a request that already looked up its
+        handler keeps the old gateway (and its provider pools) until it ends. An invalid
+        config changes nothing and comes back as the list of problems.
+        """
+        if self.config_source is None:
+            return ["this server has no config source to reload from"]
+        async with self._reload_lock:
+            try:
+                config = self.config_source()
+                successor = Gateway.from_config(config, previous=self.gateway)
+                await successor.start()
+            except ConfigError as error:
+                log.error("config reload refused; the running config keeps serving:\n%s", error)
+                return error.problems
+            old, self.gateway = self.gateway, successor
+            self.routes = self._routes(successor)
+            self._replaced.append(old)
+            task = asyncio.create_task(self._retire(old, successor))
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
+            log.warning(
+                "config reloaded: %d providers, %d models",
+                len(successor.providers),
+                len(successor.router.groups),
+            )
+            return []
+
+    async def _retire(self, old: Gateway, successor: Gateway) -> None:
+        deadline = time.monotonic() + max(old.config.server.graceful_shutdown_seconds, 1.0)
+        while old.active and time.monotonic() < deadline:  # noqa: ASYNC110 - a 10 Hz poll only while draining
+            await asyncio.sleep(0.1)
+        self._replaced.remove(old)
+        await old.retire(successor)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -61,6 +113,12 @@ class BastionApp:
                 await self._not_found(scope, send, path)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
+
+    def _reload_on_signal(self) -> None:
+        log.warning("SIGHUP: reloading the config")
+        task = asyncio.create_task(self.reload())
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
 
     async def _not_found(self, scope: Scope, send: Send, path: str) -> None:
         methods = self.allowed_methods.get(path)
@@ -88,8 +146,17 @@ class BastionApp:
                     log.exception("start-up failed")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
+                if self.config_source is not None:
+                    with contextlib.suppress(
+                        NotImplementedError, RuntimeError
+                    ):  # no signals off the main thread
+                        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._reload_on_signal)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                for task in list(self._retiring):
+                    task.cancel()
+                for old in self._replaced:
+                    await old.retire(self.gateway)
                 await self.gateway.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

@@ -6,6 +6,7 @@ import argparse
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from bastion import __version__
@@ -84,10 +85,31 @@ def _serve(args: argparse.Namespace) -> int:
         updates["port"] = args.port
     if updates:
         config = config.model_copy(update={"server": config.server.model_copy(update=updates)})
-    return serve(config, notices=notices, source=source)
+
+    def config_source() -> BastionConfig:
+        # host and port cannot change under a running server; everything else can
+        fresh = _load(args.config)[0]
+        return fresh.model_copy(
+            update={
+                "server": fresh.server.model_copy(
+                    update={
+                        "host": config.server.host,
+                        "port": config.server.port,
+                    }
+                )
+            }
+        )
+
+    return serve(config, notices=notices, source=source, config_source=config_source)
 
 
-def serve(config: BastionConfig, *, notices: list[str] | None = None, source: str = "config") -> int:
+def serve(
+    config: BastionConfig,
+    *,
+    notices: list[str] | None = None,
+    source: str = "config",
+    config_source: Callable[[], BastionConfig] | None = None,
+) -> int:
     """Run the server in the foreground until SIGINT/SIGTERM (graceful: in-flight streams finish)."""
     import uvicorn
 
@@ -134,7 +156,7 @@ def serve(config: BastionConfig, *, notices: list[str] | None = None, source: st
         server.port,
     )
     uvicorn_config = uvicorn.Config(
-        BastionApp(gateway),
+        BastionApp(gateway, config_source),
         host=server.host,
         port=server.port,
         loop="uvloop" if _has("uvloop") else "asyncio",

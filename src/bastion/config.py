@@ -148,23 +148,101 @@ class DeploymentConfig(Strict):
     params: dict[str, Any] = Field(
         default_factory=dict, description="request defaults for this deployment (e.g. max_tokens)"
     )
+    weight: float = Field(1.0, ge=0, description="share of traffic under the weighted strategy")
+    context_window: int | None = Field(
+        None, ge=1, description="prompt + max output tokens it accepts; larger requests skip it"
+    )
+
+
+class TimeoutsConfig(Strict):
+    """Per-attempt time limits; ``ttft_seconds`` on a stream fails over before the client got a byte."""
+
+    connect_seconds: float | None = Field(None, gt=0, description="default: the provider's connect_timeout")
+    ttft_seconds: float | None = Field(None, gt=0, description="time to the first token (or whole answer)")
+    idle_seconds: float | None = Field(None, gt=0, description="longest gap between stream chunks")
+    total_seconds: float | None = Field(None, gt=0, description="whole attempt, first byte to last")
+
+
+class RetryConfig(Strict):
+    max_attempts: int = Field(3, ge=1, le=10, description="attempts per model group, the first included")
+    backoff_base_ms: float = Field(50, ge=0)
+    backoff_max_ms: float = Field(2000, ge=0)
+    max_retry_after_seconds: float = Field(
+        5.0, ge=0, description="a longer Retry-After fails over to another deployment instead of waiting"
+    )
+
+
+class BreakerConfig(Strict):
+    enabled: bool = True
+    consecutive_failures: int = Field(5, ge=1)
+    error_rate: float = Field(0.5, gt=0, le=1)
+    min_requests: int = Field(20, ge=1, description="volume in the window before error_rate applies")
+    window_seconds: float = Field(30.0, gt=0)
+    ttft_threshold_ms: float | None = Field(None, gt=0, description="open when the TTFT EWMA exceeds this")
+    latency_threshold_ms: float | None = Field(
+        None, gt=0, description="open when the latency EWMA exceeds this"
+    )
+    latency_factor: float | None = Field(
+        None, gt=1, description="open when latency EWMA exceeds factor x the healthy baseline"
+    )
+    open_seconds: float = Field(15.0, gt=0, description="how long an open breaker rests before probing")
+    half_open_probes: int = Field(1, ge=1, description="concurrent probe requests while half-open")
+    when_all_open: Literal["least_recently_failed", "fail"] = Field(
+        "least_recently_failed", description="what to do when every deployment of the group is open"
+    )
+
+
+class HedgeConfig(Strict):
+    enabled: bool = False
+    after_ms: float | Literal["p95"] = Field(
+        "p95", description="send one hedge after this long without a first token (or the observed p95 TTFT)"
+    )
+    min_after_ms: float = Field(100, ge=0, description="floor for the p95-based delay")
+
+
+Strategy = Literal["p2c", "priority", "weighted", "least_inflight", "lowest_latency"]
 
 
 class ModelGroupConfig(Strict):
-    """A public model name and the deployments that serve it."""
+    """A public model name and the deployments that serve it, with how to choose and recover."""
 
     deployments: list[DeploymentConfig] = Field(min_length=1)
     kind: Literal["chat", "embeddings"] = "chat"
+    strategy: Strategy = "p2c"
+    timeouts: TimeoutsConfig = Field(default_factory=TimeoutsConfig)
+    retry: RetryConfig = Field(default_factory=RetryConfig)
+    breaker: BreakerConfig = Field(default_factory=BreakerConfig)
+    hedge: HedgeConfig = Field(default_factory=HedgeConfig)
+    fallbacks: list[str] = Field(
+        default_factory=list, description="model groups to try, in order, when this one fails"
+    )
+    content_policy_fallback: bool = Field(
+        True, description="a refusal on policy grounds (content_filter) moves to the fallbacks"
+    )
+    static_reply: str | None = Field(
+        None, description="last-resort answer when every deployment and fallback failed"
+    )
 
     @model_validator(mode="before")
     @classmethod
     def _shorthand(cls, value: Any) -> Any:
         # `name: {provider: p, model: m}` is a group of one deployment.
+        keys = ("provider", "model", "params", "weight", "context_window")
         if isinstance(value, dict) and "provider" in value and "deployments" not in value:
-            deployment = {k: value[k] for k in ("provider", "model", "params") if k in value}
-            rest = {k: v for k, v in value.items() if k not in ("provider", "model", "params")}
+            deployment = {k: value[k] for k in keys if k in value}
+            rest = {k: v for k, v in value.items() if k not in keys}
             return {"deployments": [deployment], **rest}
         return value
+
+
+class RetryBudgetConfig(Strict):
+    ratio: float = Field(0.2, ge=0, le=10, description="extra attempts allowed per client request")
+    window_seconds: float = Field(10.0, gt=0)
+    min_retries_per_second: float = Field(1.0, ge=0, description="floor so a quiet gateway can still retry")
+
+
+class RoutingConfig(Strict):
+    retry_budget: RetryBudgetConfig = Field(default_factory=RetryBudgetConfig)
 
 
 # --------------------------------------------------------------------------- root
@@ -174,6 +252,7 @@ class BastionConfig(Strict):
     server: ServerConfig = Field(default_factory=ServerConfig)
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     models: dict[str, ModelGroupConfig] = Field(default_factory=dict)
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)
 
     @field_validator("providers")
     @classmethod
@@ -186,6 +265,16 @@ class BastionConfig(Strict):
     @model_validator(mode="after")
     def _references(self) -> BastionConfig:
         for group_name, group in self.models.items():
+            for position, fallback in enumerate(group.fallbacks):
+                target = self.models.get(fallback)
+                if target is None or fallback == group_name:
+                    raise ValueError(
+                        f"models.{group_name}.fallbacks.{position}: {fallback!r} is not another model group"
+                    )
+                if target.kind != group.kind:
+                    raise ValueError(
+                        f"models.{group_name}.fallbacks.{position}: {fallback!r} is an {target.kind} group"
+                    )
             for index, deployment in enumerate(group.deployments):
                 if deployment.provider not in self.providers:
                     known = ", ".join(sorted(self.providers)) or "none"

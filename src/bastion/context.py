@@ -32,6 +32,11 @@ class RequestContext:
     attempts: int = 0
     usage: dict[str, Any] | None = None
     first_byte_at: float | None = None
+    fallbacks: list[str] = field(default_factory=list)  # model groups fallen back to, in order
+    breaker_skips: int = 0  # deployments passed over because their breaker was open
+    hedged: bool = False
+    degraded: str | None = None  # "static" when the last-resort reply answered
+    budget_exhausted: bool = False
 
     def response_headers(self) -> list[tuple[bytes, bytes]]:
         """The ``x-request-id`` and ``x-bastion-*`` headers every answer carries."""
@@ -42,4 +47,10 @@ class RequestContext:
             headers.append((b"x-bastion-model", self.upstream_model.encode()))
         if self.attempts:
             headers.append((b"x-bastion-attempts", str(self.attempts).encode()))
+        if self.fallbacks:
+            headers.append((b"x-bastion-fallback", ",".join(self.fallbacks).encode()))
+        if self.hedged:
+            headers.append((b"x-bastion-hedged", b"true"))
+        if self.degraded is not None:
+            headers.append((b"x-bastion-degraded", self.degraded.encode()))
         return headers

@@ -1,7 +1,8 @@
-"""The assembled gateway: config, providers and the stages, built once at start-up.
+"""The assembled gateway: config, providers and the stages, built once at start-up (and on reload).
 
 This is the one place the request chain is put together, so a reader can list it:
-authenticate → read + validate → route → execute (provider adapter) → respond.
+authenticate → read + validate → route → execute (strategy, breakers, retries, fallbacks,
+provider adapter) → respond.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from bastion.config import BastionConfig
 from bastion.providers.base import Provider
 from bastion.providers.registry import build_providers
 from bastion.routing.executor import Executor
+from bastion.routing.retry import RetryBudget
 from bastion.routing.router import Router
 
 log = logging.getLogger("bastion")
 
 
-@dataclass
+@dataclass(eq=False)
 class Gateway:
     config: BastionConfig
     providers: dict[str, Provider]
@@ -29,34 +31,59 @@ class Gateway:
     executor: Executor
     auth: Authenticator
     max_body_bytes: int
+    fresh_providers: set[str] = field(default_factory=set)  # built by this gateway, not handed over
     started_at: float = field(default_factory=time.time)
     ready: bool = False
+    active: int = 0  # requests in flight on this gateway (a replaced one closes when it reaches 0)
 
     @classmethod
-    def from_config(cls, config: BastionConfig) -> Gateway:
-        providers = build_providers(config)
+    def from_config(cls, config: BastionConfig, previous: Gateway | None = None) -> Gateway:
+        """Build every stage; ``previous`` hands over unchanged providers (their pools) and breaker state."""
+        reused: dict[str, Provider] = {}
+        if previous is not None:
+            for name, provider_config in config.providers.items():
+                if previous.config.providers.get(name) == provider_config:
+                    reused[name] = previous.providers[name]
+        providers = build_providers(config, reuse=reused)
         server = config.server
         dev_mode = (
             server.dev_mode if server.dev_mode is not None else not (server.api_keys or server.admin_key)
         )
+        router = Router(config, providers, previous=previous.router if previous else None)
+        budget_config = config.routing.retry_budget
+        budget = RetryBudget(
+            ratio=budget_config.ratio,
+            window_seconds=budget_config.window_seconds,
+            min_retries_per_second=budget_config.min_retries_per_second,
+        )
         return cls(
             config=config,
             providers=providers,
-            router=Router(config, providers),
-            executor=Executor(),
+            router=router,
+            executor=Executor(router, budget),
             auth=Authenticator(server.api_keys, dev_mode),
             max_body_bytes=server.max_body_bytes,
+            fresh_providers=set(providers) - set(reused),
         )
 
     async def start(self) -> None:
-        for provider in self.providers.values():
-            await provider.start()
+        for name in self.fresh_providers:
+            await self.providers[name].start()
         self.ready = True
 
     async def close(self) -> None:
+        """Close every provider (server shutdown)."""
         self.ready = False
         for provider in self.providers.values():
             await provider.close()
+
+    async def retire(self, successor: Gateway) -> None:
+        """Close the providers the successor did not take over (after a reload drained)."""
+        self.ready = False
+        kept = {id(p) for p in successor.providers.values()}
+        for provider in self.providers.values():
+            if id(provider) not in kept:
+                await provider.close()
 
 
 def is_loopback(host: str) -> bool:

@@ -144,6 +144,7 @@ models:
   broken-401: {{provider: openai, model: gpt-fault-401}}
   broken-503: {{provider: anthropic, model: claude-fault-529}}
   failover:
+    strategy: priority
     deployments:
       - {{provider: openai, model: gpt-fault-503}}
       - {{provider: anthropic, model: claude-sonnet-4-5}}

@@ -9,7 +9,6 @@ from bastion.api.endpoint import Endpoint
 from bastion.api.openai_schema import parse_json_object
 from bastion.api.streaming import relay_stream
 from bastion.context import RequestContext
-from bastion.gateway import Gateway
 from bastion.translate.anthropic_ingress import (
     MessageStreamEncoder,
     chat_response_to_message,
@@ -19,10 +18,6 @@ from bastion.translate.anthropic_ingress import (
 
 class Messages(Endpoint):
     protocol = "anthropic"
-
-    def __init__(self, gateway: Gateway) -> None:
-        super().__init__()
-        self.gateway = gateway
 
     async def handle(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send) -> int:
         gateway = self.gateway

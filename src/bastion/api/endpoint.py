@@ -11,11 +11,15 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from bastion.api.asgi import JSON_CONTENT_TYPE, Receive, Scope, Send, new_request_id, send_bytes
 from bastion.api.errors import anthropic_error_body, openai_error_body
 from bastion.context import RequestContext
 from bastion.errors import GatewayError
+
+if TYPE_CHECKING:
+    from bastion.gateway import Gateway
 
 log = logging.getLogger("bastion.api")
 access_log = logging.getLogger("bastion.access")
@@ -25,7 +29,8 @@ class Endpoint:
     #: "openai" or "anthropic": picks the error shape
     protocol = "openai"
 
-    def __init__(self) -> None:
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
         self._error_body: Callable[[GatewayError], bytes] = (
             anthropic_error_body if self.protocol == "anthropic" else openai_error_body
         )
@@ -37,6 +42,8 @@ class Endpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         ctx = RequestContext(request_id=new_request_id(scope), ingress=self.protocol)
+        gateway = self.gateway
+        gateway.active += 1
         try:
             status = await self.handle(ctx, scope, receive, send)
         except GatewayError as error:
@@ -46,6 +53,8 @@ class Endpoint:
             status = await self.send_error(
                 ctx, send, GatewayError(f"internal error in the gateway (request id {ctx.request_id})")
             )
+        finally:
+            gateway.active -= 1
         if self.access_log:
             access_log.info(
                 "%s %s %s %d model=%s provider=%s attempts=%d %.1fms",

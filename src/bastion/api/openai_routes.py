@@ -11,7 +11,6 @@ from bastion.api.openai_schema import parse_json_object, validate_chat_request, 
 from bastion.api.streaming import relay_stream
 from bastion.context import RequestContext
 from bastion.errors import GatewayError
-from bastion.gateway import Gateway
 from bastion.providers.base import Json
 
 _DONE = b"data: [DONE]\n\n"
@@ -46,10 +45,6 @@ class OpenAIStreamEncoder:
 class ChatCompletions(Endpoint):
     protocol = "openai"
 
-    def __init__(self, gateway: Gateway) -> None:
-        super().__init__()
-        self.gateway = gateway
-
     async def handle(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send) -> int:
         gateway = self.gateway
         ctx.principal = gateway.auth.authenticate(scope)
@@ -69,10 +64,6 @@ class ChatCompletions(Endpoint):
 class Embeddings(Endpoint):
     protocol = "openai"
 
-    def __init__(self, gateway: Gateway) -> None:
-        super().__init__()
-        self.gateway = gateway
-
     async def handle(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send) -> int:
         gateway = self.gateway
         ctx.principal = gateway.auth.authenticate(scope)
@@ -89,10 +80,6 @@ class Models(Endpoint):
     """``GET /v1/models``: the public model names, as OpenAI lists models."""
 
     protocol = "openai"
-
-    def __init__(self, gateway: Gateway) -> None:
-        super().__init__()
-        self.gateway = gateway
 
     async def handle(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send) -> int:
         gateway = self.gateway

@@ -18,9 +18,12 @@ _CLASSES = {
 }
 
 
-def build_providers(config: BastionConfig) -> dict[str, Provider]:
-    providers: dict[str, Provider] = {}
+def build_providers(config: BastionConfig, reuse: dict[str, Provider] | None = None) -> dict[str, Provider]:
+    """One adapter per configured provider; ``reuse`` supplies already running ones (on reload)."""
+    providers: dict[str, Provider] = dict(reuse or {})
     for name, provider_config in config.providers.items():
+        if name in providers:
+            continue
         module_name, class_name = _CLASSES[provider_config.type]
         provider_class = getattr(importlib.import_module(module_name), class_name)
         try:
