@@ -269,9 +269,8 @@ class Executor:
         ctx.provider, ctx.upstream_model = state.provider.name, state.deployment.model
         breaker, stats = state.breaker, state.stats
         timeouts = group.config.timeouts
-        limit = (
-            timeouts.ttft_seconds if streaming else _smallest(timeouts.ttft_seconds, timeouts.total_seconds)
-        )
+        # a stream's first chunk and a whole answer are both "the first byte the client can get"
+        limit = _smallest(timeouts.ttft_seconds, timeouts.total_seconds)
         started = self.clock()
         stats.started()
         slow_timer = self._watch_slow(state, started)
