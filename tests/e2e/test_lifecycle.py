@@ -96,6 +96,7 @@ def test_config_check_accepts_every_example() -> None:
     assert len(examples) >= 5
     names = [
         "BASTION_CLIENT_KEY",
+        "BASTION_ADMIN_KEY",
         "OPENAI_API_KEY",
         "AZURE_OPENAI_RESOURCE",
         "AZURE_OPENAI_API_KEY",
