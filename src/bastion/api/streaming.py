@@ -34,11 +34,11 @@ async def relay_stream(
     ctx: RequestContext,
     receive: Receive,
     send: Send,
-    first: Json,
-    chunks: AsyncIterator[Json],
+    first: list[Json],
+    batches: AsyncIterator[list[Json]],
     encoder: StreamEncoder,
 ) -> None:
-    """Send the stream's head, then every chunk as it arrives, then the protocol's end."""
+    """Send the stream's head, then every batch of chunks as it arrives (one write each), then the end."""
     task = asyncio.current_task()
     assert task is not None
     disconnected = False
@@ -60,10 +60,10 @@ async def relay_stream(
             {"type": "http.response.start", "status": 200, "headers": SSE_HEADERS + ctx.response_headers()}
         )
         ctx.first_byte_at = time.perf_counter()
-        await _send_chunk(ctx, send, encoder, first)
+        await _send_batch(ctx, send, encoder, first)
         try:
-            async for chunk in chunks:
-                await _send_chunk(ctx, send, encoder, chunk)
+            async for batch in batches:
+                await _send_batch(ctx, send, encoder, batch)
         except ProviderError as error:
             log.warning(
                 "stream %s from %s failed after the first byte: %s", ctx.request_id, ctx.provider, error
@@ -83,16 +83,24 @@ async def relay_stream(
     finally:
         finished = True
         watcher.cancel()
-        close = getattr(chunks, "aclose", None)
+        close = getattr(batches, "aclose", None)
         if close is not None:
             with contextlib.suppress(Exception):
                 await close()
 
 
-async def _send_chunk(ctx: RequestContext, send: Send, encoder: StreamEncoder, chunk: Json) -> None:
-    usage = chunk.get("usage")
-    if usage:
-        ctx.usage = usage
-    data = encoder.feed(chunk)
+async def _send_batch(ctx: RequestContext, send: Send, encoder: StreamEncoder, batch: list[Json]) -> None:
+    if len(batch) == 1:
+        chunk = batch[0]
+        if chunk.get("usage"):
+            ctx.usage = chunk["usage"]
+        data = encoder.feed(chunk)
+    else:
+        parts = []
+        for chunk in batch:
+            if chunk.get("usage"):
+                ctx.usage = chunk["usage"]
+            parts.append(encoder.feed(chunk))
+        data = b"".join(parts)
     if data:
         await send({"type": "http.response.body", "body": data, "more_body": True})

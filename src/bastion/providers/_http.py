@@ -190,10 +190,26 @@ async def read_json(response: aiohttp.ClientResponse, provider: str) -> Any:
             f"{provider}: upstream sent a body that is not JSON",
             provider=provider,
             status=502,
+            retryable=True,
             code="upstream_bad_response",
         ) from None
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         raise transport_error(provider, exc) from None
+
+
+async def sse_batches(response: aiohttp.ClientResponse, provider: str) -> AsyncIterator[list[SseEvent]]:
+    """The upstream stream as lists of SSE events, one list per network read that completed any."""
+    decoder = SseDecoder()
+    try:
+        async for chunk in response.content.iter_any():
+            events = decoder.feed(chunk)
+            if events:
+                yield events
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        raise transport_error(provider, exc) from None
+    events = decoder.close()
+    if events:
+        yield events
 
 
 async def sse_events(response: aiohttp.ClientResponse, provider: str) -> AsyncIterator[SseEvent]:

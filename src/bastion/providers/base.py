@@ -15,6 +15,7 @@ Stream contract, relied on by the executor and every ingress:
   * the last chunk carries ``usage`` (OpenAI's usage object, ``choices`` empty)
     whenever the provider reported usage, whether or not the client asked;
   * a failure after the first chunk raises ``ProviderError`` from the iterator.
+``stream_batches`` yields the same chunks grouped by upstream network read (never an empty batch).
 """
 
 from __future__ import annotations
@@ -96,6 +97,16 @@ class Provider(ABC):
     @abstractmethod
     def chat_stream(self, request: ChatRequest, deployment: Deployment) -> AsyncIterator[Json]:
         """Send a streaming chat request; yield OpenAI ``chat.completion.chunk`` dicts (see module doc)."""
+
+    async def stream_batches(self, request: ChatRequest, deployment: Deployment) -> AsyncIterator[list[Json]]:
+        """The same stream as ``chat_stream``, grouped by what arrived together from upstream.
+
+        The relay sends one batch in one write: when an upstream delivers several chunks in
+        one network read, the client gets them in one write too, instead of one system call
+        each. Adapters on the hot path override this; the default makes batches of one.
+        """
+        async for chunk in self.chat_stream(request, deployment):
+            yield [chunk]
 
     async def embeddings(self, request: EmbeddingsRequest, deployment: Deployment) -> Json:
         """Return an OpenAI ``list`` of embeddings; providers without embeddings refuse with 400."""

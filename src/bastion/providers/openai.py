@@ -130,6 +130,11 @@ class OpenAIProvider(Provider):
         return data
 
     async def chat_stream(self, request: ChatRequest, deployment: Deployment) -> AsyncIterator[Json]:
+        async for batch in self.stream_batches(request, deployment):
+            for chunk in batch:
+                yield chunk
+
+    async def stream_batches(self, request: ChatRequest, deployment: Deployment) -> AsyncIterator[list[Json]]:
         self.check_params(request.body)
         body = self._body(request, deployment)
         async with _http.post(
@@ -141,36 +146,54 @@ class OpenAIProvider(Provider):
             secrets=(self.api_key,),
             params=self.params,
         ) as response:
-            async for event in _http.sse_events(response, self.name):
-                data = event.data
-                if data == b"[DONE]":
+            async for events in _http.sse_batches(response, self.name):
+                batch: list[Json] = []
+                done = False
+                try:
+                    for event in events:
+                        if event.data == b"[DONE]":
+                            done = True
+                            break
+                        batch.append(self._chunk(event.data))
+                except ProviderError:
+                    if batch:
+                        yield batch  # what arrived before the failure still reaches the client
+                    raise
+                if batch:
+                    yield batch
+                if done:
                     await _http.finish_body(response)
                     return
-                try:
-                    chunk = orjson.loads(data)
-                except orjson.JSONDecodeError:
-                    raise ProviderError(
-                        f"{self.name}: upstream stream sent an event that is not JSON",
-                        provider=self.name,
-                        code="upstream_bad_response",
-                    ) from None
-                if not isinstance(chunk, dict):
-                    raise ProviderError(
-                        f"{self.name}: upstream stream sent an event that is not a JSON object",
-                        provider=self.name,
-                        code="upstream_bad_response",
-                    )
-                error = chunk.get("error")
-                if error:
-                    raw = error.get("message", "stream error") if isinstance(error, dict) else error
-                    message = _http.scrub(str(raw), (self.api_key,))
-                    raise ProviderError(
-                        f"{self.name}: {message}",
-                        provider=self.name,
-                        retryable=True,
-                        code="upstream_stream_error",
-                    )
-                yield chunk
+
+    def _chunk(self, data: bytes) -> Json:
+        """One stream event as a chunk; garbage and in-stream errors become ``ProviderError``."""
+        try:
+            chunk = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise ProviderError(
+                f"{self.name}: upstream stream sent an event that is not JSON",
+                provider=self.name,
+                retryable=True,
+                code="upstream_bad_response",
+            ) from None
+        if not isinstance(chunk, dict):
+            raise ProviderError(
+                f"{self.name}: upstream stream sent an event that is not a JSON object",
+                provider=self.name,
+                retryable=True,
+                code="upstream_bad_response",
+            )
+        error = chunk.get("error")
+        if error:
+            raw = error.get("message", "stream error") if isinstance(error, dict) else error
+            message = _http.scrub(str(raw), (self.api_key,))
+            raise ProviderError(
+                f"{self.name}: {message}",
+                provider=self.name,
+                retryable=True,
+                code="upstream_stream_error",
+            )
+        return chunk
 
     async def embeddings(self, request: EmbeddingsRequest, deployment: Deployment) -> Json:
         body = dict(request.body)

@@ -38,7 +38,8 @@ log = logging.getLogger("bastion.routing")
 
 T = TypeVar("T")
 Call = Callable[[DeploymentState], Awaitable[T]]
-Stream = tuple[Json, AsyncIterator[Json]]
+Batch = list[Json]
+Stream = tuple[Batch, AsyncIterator[Batch]]
 
 #: failures after which another model group may still succeed
 _FALLBACK_CODES = frozenset(
@@ -83,10 +84,10 @@ class Executor:
         return response
 
     async def open_stream(self, ctx: RequestContext, group: ModelGroup, request: ChatRequest) -> Stream:
-        """Start a stream and return its first chunk and the rest; failures here can still fail over."""
+        """Start a stream; return its first batch of chunks and the rest (failures here can fail over)."""
 
         async def call(state: DeploymentState) -> Stream:
-            chunks = state.provider.chat_stream(request, state.deployment)
+            chunks = state.provider.stream_batches(request, state.deployment)
             try:
                 first = await anext(chunks)
             except StopAsyncIteration:
@@ -109,7 +110,7 @@ class Executor:
                 raise
             ctx.degraded = "static"
             ctx.provider, ctx.upstream_model = static.name, _STATIC_DEPLOYMENT.model
-            chunks = static.chat_stream(request, _STATIC_DEPLOYMENT)
+            chunks = static.stream_batches(request, _STATIC_DEPLOYMENT)
             return await anext(chunks), chunks
 
     async def embeddings(self, ctx: RequestContext, group: ModelGroup, request: EmbeddingsRequest) -> Json:
@@ -333,12 +334,12 @@ class Executor:
     async def _guard(
         self,
         state: DeploymentState,
-        chunks: AsyncIterator[Json],
+        chunks: AsyncIterator[Batch],
         started: float,
         ttft: float,
         group: ModelGroup,
         probe: bool,
-    ) -> AsyncIterator[Json]:
+    ) -> AsyncIterator[Batch]:
         """The rest of a stream, under the idle and total time-outs, with its outcome recorded."""
         timeouts = group.config.timeouts
         idle, total = timeouts.idle_seconds, timeouts.total_seconds
@@ -476,7 +477,7 @@ def _unavailable(group: ModelGroup) -> ProviderError:
     )
 
 
-async def _close(chunks: AsyncIterator[Json]) -> None:
+async def _close(chunks: AsyncIterator[Any]) -> None:
     close = getattr(chunks, "aclose", None)
     if close is not None:
         with contextlib.suppress(Exception):
