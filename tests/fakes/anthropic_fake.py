@@ -23,7 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .base import FakeProvider, Fault, Reply, count_tokens, plan_reply
+from .base import MALFORMED_JSON, STREAM_ONLY_FAULTS, FakeProvider, Fault, Reply, count_tokens, plan_reply
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -77,7 +77,9 @@ class AnthropicFake(FakeProvider):
         problem = validate(body)
         if problem:
             return error_response(400, request_id, problem)
-        fault = self.next_fault(body["model"])
+        fault = await self.take_fault(body["model"])
+        if fault is not None and fault.kind == "malformed":
+            return await malformed_response(request, stream=bool(body.get("stream")))
         if fault is not None and fault.kind == "status":
             return error_response(fault.status, request_id, fault.message, retry_after=fault.retry_after)
         if fault is not None and fault.kind == "drop":
@@ -87,8 +89,9 @@ class AnthropicFake(FakeProvider):
         message = build_message(body, f"msg_fake{serial:020d}")
         headers = {"request-id": request_id, **ratelimit_headers()}
         if not body.get("stream"):
+            await self.generation_delay(message["usage"]["output_tokens"])
             return web.json_response(message, headers=headers)
-        midstream = fault if fault is not None and fault.kind == "midstream" else None
+        midstream = fault if fault is not None and fault.kind in STREAM_ONLY_FAULTS else None
         return await self._stream(request, message, headers, midstream, request_id)
 
     async def _stream(
@@ -108,13 +111,19 @@ class AnthropicFake(FakeProvider):
             },
         )
         await response.prepare(request)
+        gap = self.chunk_gap()
         for sent, (name, payload) in enumerate(stream_events(message)):
             if fault is not None and sent > fault.after_chunks:  # message_start + after_chunks events
+                if fault.kind == "hang":
+                    await self.hang(request, fault.delay_seconds)
+                    return response
                 if fault.status == 0:
                     return drop_connection(request)
                 error = error_body(529, request_id, fault.message)
                 await response.write(sse("error", error))
                 break
+            if gap and sent > 1 and name == "content_block_delta":
+                await asyncio.sleep(gap)
             await response.write(sse(name, payload))
         await response.write_eof()
         return response
@@ -145,6 +154,17 @@ def error_response(
     if status == 529:
         headers["x-should-retry"] = "true"
     return web.json_response(error_body(status, request_id, message), status=status, headers=headers)
+
+
+async def malformed_response(request: web.Request, *, stream: bool) -> web.StreamResponse:
+    """A 200 whose body (or first stream event) is cut-off JSON."""
+    if not stream:
+        return web.Response(body=MALFORMED_JSON, content_type="application/json")
+    response = web.StreamResponse(status=200, headers={"content-type": "text/event-stream; charset=utf-8"})
+    await response.prepare(request)
+    await response.write(b"event: message_start\ndata: " + MALFORMED_JSON + b"\n\n")
+    await response.write_eof()
+    return response
 
 
 def drop_connection(request: web.Request) -> web.Response:

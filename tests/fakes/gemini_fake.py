@@ -37,7 +37,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .base import FakeProvider, Fault, Reply, count_tokens, plan_reply
+from .base import MALFORMED_JSON, STREAM_ONLY_FAULTS, FakeProvider, Fault, Reply, count_tokens, plan_reply
 
 STATUS_NAMES = {
     400: "INVALID_ARGUMENT",
@@ -283,16 +283,20 @@ class GeminiFake(FakeProvider):
         self, request: web.Request, body: dict[str, Any], model: str, *, stream: bool
     ) -> web.StreamResponse:
         _validate_generate(body, model)
-        fault = self.next_fault(model)
-        if fault is not None and fault.kind != "midstream":
+        fault = await self.take_fault(model)
+        sse = request.query.get("alt") == "sse"
+        if fault is not None and fault.kind == "malformed":
+            return await _malformed(request, stream=stream, sse=sse)
+        if fault is not None and fault.kind not in STREAM_ONLY_FAULTS:
             early = await self._apply_fault(request, fault, model)
             if early is not None:
                 return early
         responses = self._responses(body, model, stream=stream)
         if not stream:
+            await self.generation_delay(responses[0].get("usageMetadata", {}).get("candidatesTokenCount", 0))
             return web.json_response(responses[0])
-        midstream = fault if fault is not None and fault.kind == "midstream" else None
-        return await self._stream(request, responses, sse=request.query.get("alt") == "sse", fault=midstream)
+        midstream = fault if fault is not None and fault.kind in STREAM_ONLY_FAULTS else None
+        return await self._stream(request, responses, sse=sse, fault=midstream)
 
     def _responses(self, body: dict[str, Any], model: str, *, stream: bool) -> list[dict[str, Any]]:
         """The ``GenerateContentResponse`` objects for this request: one, or one per stream event."""
@@ -371,8 +375,12 @@ class GeminiFake(FakeProvider):
         await response.prepare(request)
         # a failure always comes before the event that carries finishReason
         fail_at = min(fault.after_chunks, len(events) - 1) if fault is not None else None
+        gap = self.chunk_gap()
         for number, event in enumerate(events):
             if fail_at is not None and fault is not None and number >= fail_at:
+                if fault.kind == "hang":
+                    await self.hang(request, fault.delay_seconds)
+                    return response
                 if fault.status == 0:
                     _close_connection(request)
                     return response
@@ -380,6 +388,8 @@ class GeminiFake(FakeProvider):
                 await response.write((error + "\n").encode() if sse else (",\r\n" + error + "]").encode())
                 await response.write_eof()
                 return response
+            if gap and number:
+                await asyncio.sleep(gap)
             payload = json.dumps(event)
             if sse:
                 await response.write(b"data: " + payload.encode() + b"\r\n\r\n")
@@ -410,8 +420,10 @@ class GeminiFake(FakeProvider):
                     )
         else:
             requests = [body]
-        fault = self.next_fault(model)
-        if fault is not None and fault.kind != "midstream":
+        fault = await self.take_fault(model)
+        if fault is not None and fault.kind == "malformed":
+            return await _malformed(request, stream=False, sse=False)
+        if fault is not None and fault.kind not in STREAM_ONLY_FAULTS:
             early = await self._apply_fault(request, fault, model)
             if early is not None:
                 return early
@@ -736,6 +748,18 @@ def embedding_vector(text: str, size: int) -> list[float]:
 
 def _seconds_text(seconds: float) -> str:
     return str(int(seconds)) if float(seconds).is_integer() else f"{seconds:g}"
+
+
+async def _malformed(request: web.Request, *, stream: bool, sse: bool) -> web.StreamResponse:
+    """A 200 whose body (or first stream event) is cut-off JSON."""
+    if not stream:
+        return web.Response(body=MALFORMED_JSON, content_type="application/json")
+    content_type = "text/event-stream" if sse else "application/json; charset=UTF-8"
+    response = web.StreamResponse(status=200, headers={"content-type": content_type})
+    await response.prepare(request)
+    await response.write(b"data: " + MALFORMED_JSON + b"\r\n\r\n" if sse else b"[" + MALFORMED_JSON)
+    await response.write_eof()
+    return response
 
 
 def _close_connection(request: web.Request) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .base import FakeProvider, Fault, Reply, count_tokens, plan_reply
+from .base import MALFORMED_JSON, STREAM_ONLY_FAULTS, FakeProvider, Fault, Reply, count_tokens, plan_reply
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 KNOWN_MODELS = (
@@ -184,8 +184,6 @@ class OpenAIFake(FakeProvider):
         super().__init__()
         self.azure_filter_chunks = azure_filter_chunks
         self._sequence = 0
-        #: seconds between stream chunks (a slow generation), 0 = as fast as possible
-        self.chunk_gap_seconds = 0.0
         #: how each stream ended: "completed", or "client_gone" when the caller hung up mid-stream
         self.stream_outcomes: list[str] = []
 
@@ -255,16 +253,19 @@ class OpenAIFake(FakeProvider):
         body = self._require_object(request, body)
         model = azure_deployment if azure_deployment is not None else self._validate_model(body)
         _validate_chat(body)
-        fault = self.next_fault(model)
-        if fault is not None and fault.kind != "midstream":
+        fault = await self.take_fault(model)
+        stream = bool(body.get("stream"))
+        if fault is not None and fault.kind == "malformed":
+            return await _malformed(request, stream=stream)
+        if fault is not None and fault.kind not in STREAM_ONLY_FAULTS:
             early = await self._apply_fault(request, fault, model, azure=azure)
             if early is not None:
                 return early
         reply = _plan(body)
-        stream = bool(body.get("stream"))
         if not stream:
+            await self.generation_delay(reply.completion_tokens)
             return self._json(request, self._completion(body, reply, model, azure=azure), reply=reply)
-        midstream = fault if fault is not None and fault.kind == "midstream" else None
+        midstream = fault if fault is not None and fault.kind in STREAM_ONLY_FAULTS else None
         return await self._stream(request, body, reply, model, azure=azure, fault=midstream)
 
     def _completion(self, body: dict[str, Any], reply: Reply, model: str, *, azure: bool) -> dict[str, Any]:
@@ -323,11 +324,14 @@ class OpenAIFake(FakeProvider):
         )
         await response.prepare(request)
         chunks = self._chunks(reply, model, include_usage=include_usage, obfuscate=obfuscate, azure=azure)
-        gap = self.chunk_gap_seconds
+        gap = self.chunk_gap()
         try:
             for index, chunk in enumerate(chunks):
                 if fault is not None and index >= fault.after_chunks:
-                    await self._fail_midstream(request, response, fault, azure=azure)
+                    if fault.kind == "hang":
+                        await self.hang(request, fault.delay_seconds)
+                    else:
+                        await self._fail_midstream(request, response, fault, azure=azure)
                     return response
                 if gap and index:
                     await asyncio.sleep(gap)
@@ -458,8 +462,10 @@ class OpenAIFake(FakeProvider):
                 param="encoding_format",
                 code="invalid_value",
             )
-        fault = self.next_fault(model)
-        if fault is not None and fault.kind != "midstream":
+        fault = await self.take_fault(model)
+        if fault is not None and fault.kind == "malformed":
+            return await _malformed(request, stream=False)
+        if fault is not None and fault.kind not in STREAM_ONLY_FAULTS:
             early = await self._apply_fault(request, fault, model, azure=azure)
             if early is not None:
                 return early
@@ -797,6 +803,17 @@ def _content_filter_results() -> dict[str, Any]:
 
 def _model_object(model: str) -> dict[str, Any]:
     return {"id": model, "object": "model", "created": 1_715_367_049, "owned_by": "system"}
+
+
+async def _malformed(request: web.Request, *, stream: bool) -> web.StreamResponse:
+    """A 200 whose body (or first stream event) is cut-off JSON."""
+    if not stream:
+        return web.Response(body=MALFORMED_JSON, content_type="application/json")
+    response = web.StreamResponse(status=200, headers={"content-type": "text/event-stream; charset=utf-8"})
+    await response.prepare(request)
+    await response.write(b"data: " + MALFORMED_JSON + b"\n\n")
+    await response.write_eof()
+    return response
 
 
 def _close_connection(request: web.Request) -> None:

@@ -97,6 +97,7 @@ class CircuitBreaker:
         self._clock = clock
         self._on_transition = on_transition
         self._state: BreakerState = CLOSED
+        self._reason: str | None = None  # why the breaker is in its current state
         self._opened_at: float | None = None
         self._open_seconds = settings.open_seconds
         self._failed_probes = 0
@@ -211,6 +212,7 @@ class CircuitBreaker:
         return {
             "name": self.name,
             "state": state,
+            "reason": self._reason,
             "enabled": self.settings.enabled,
             "seconds_since_opened": None if opened_at is None else round(now - opened_at, 3),
             "seconds_until_probe": (
@@ -296,5 +298,6 @@ class CircuitBreaker:
 
     def _move(self, new_state: BreakerState, reason: str) -> None:
         old_state, self._state = self._state, new_state
+        self._reason = reason
         if self._on_transition is not None:
             self._on_transition(self.name, old_state, new_state, reason)

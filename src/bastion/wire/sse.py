@@ -40,6 +40,17 @@ class SseDecoder:
                 buffer += b"\r"
         events: list[SseEvent] = []
         start = 0
+        if not self._data and self._event is None:
+            # Fast path for the common shape, one "data: …" line per event (every OpenAI chunk).
+            while True:
+                end = buffer.find(b"\n\n", start)
+                if end < 0:
+                    break
+                block = buffer[start:end]
+                if not block.startswith(b"data: ") or b"\n" in block:
+                    break  # anything else goes through the general parser below
+                events.append(SseEvent(None, block[6:]))
+                start = end + 2
         while True:
             end = buffer.find(b"\n", start)
             if end < 0:

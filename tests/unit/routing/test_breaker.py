@@ -474,6 +474,7 @@ def test_snapshot_is_json_ready(make: MakeBreaker, clock: FakeClock) -> None:
     assert snapshot == {
         "name": "chat/openai/gpt#0",
         "state": "open",
+        "reason": "consecutive_failures: 5 in a row (last: error)",
         "enabled": True,
         "seconds_since_opened": 4.0,
         "seconds_until_probe": 11.0,
