@@ -19,6 +19,7 @@ from bastion.api.anthropic_routes import Messages
 from bastion.api.asgi import JSON_CONTENT_TYPE, Receive, Scope, Send, send_bytes
 from bastion.api.errors import anthropic_error_body, openai_error_body
 from bastion.api.health import Health, Ready
+from bastion.api.metrics import Metrics
 from bastion.api.openai_routes import ChatCompletions, Embeddings, Models
 from bastion.config import BastionConfig
 from bastion.config_loader import ConfigError
@@ -52,6 +53,7 @@ class BastionApp:
         routes: dict[tuple[str, str], Handler] = {
             ("GET", "/healthz"): Health(),
             ("GET", "/readyz"): Ready(gateway),
+            ("GET", "/metrics"): Metrics(),
         }
         # The OpenAI SDK's base_url usually ends in /v1; some clients leave it off.
         for prefix in ("/v1", ""):

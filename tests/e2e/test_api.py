@@ -391,3 +391,22 @@ def test_client_disconnect_cancels_the_upstream_stream(server: Server, fakes: Fa
         assert fakes.openai.stream_outcomes == ["client_gone"]
     finally:
         fakes.openai.chunk_gap_seconds = 0.0
+
+
+def test_metrics_expose_attempts_and_breaker_state(oai: openai.OpenAI, server: Server) -> None:
+    oai.chat.completions.create(model="gpt-fake", messages=USER)
+    with pytest.raises(openai.APIStatusError):
+        oai.chat.completions.create(model="broken-401", messages=USER)  # the provider rejects our key
+    response = httpx.get(server.url + "/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    assert (
+        'bastion_upstream_attempts_total{model="gpt-4o-mini",model_group="gpt-fake",outcome="ok",provider="openai"}'
+        in text
+    )
+    assert 'bastion_breaker_state{deployment="broken-401/openai/gpt-fault-401#0"} 2.0' in text
+    assert (
+        'bastion_breaker_transitions_total{deployment="broken-401/openai/gpt-fault-401#0",state="open"}'
+        in text
+    )

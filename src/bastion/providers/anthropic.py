@@ -124,6 +124,7 @@ class AnthropicProvider(Provider):
             raise ProviderError(
                 f"{self.name}: upstream answer is not a message",
                 provider=self.name,
+                retryable=True,
                 code="upstream_bad_response",
             )
         return message_to_chat_response(data, json_tool=upstream.json_tool, created=int(self.clock()))
@@ -166,6 +167,7 @@ class AnthropicProvider(Provider):
             raise ProviderError(
                 f"{self.name}: upstream stream sent an event that is not a JSON object",
                 provider=self.name,
+                retryable=True,
                 code="upstream_bad_response",
             )
         return data

@@ -246,7 +246,10 @@ class GeminiProvider(Provider):
         return mapped
 
     def _bad_response(self, what: str) -> ProviderError:
-        return ProviderError(f"{self.name}: {what}", provider=self.name, code="upstream_bad_response")
+        # garbage from this deployment says nothing about the request: another one may answer it
+        return ProviderError(
+            f"{self.name}: {what}", provider=self.name, retryable=True, code="upstream_bad_response"
+        )
 
 
 def _retry_delay(details: list[Json]) -> float | None:

@@ -33,6 +33,7 @@ from bastion.routing.retry import RetryBudget, wait_before_retry
 from bastion.routing.router import DeploymentState, ModelGroup, Router
 from bastion.routing.strategies import STRATEGIES
 from bastion.routing.tokens import estimate_request_tokens
+from bastion.telemetry.metrics import METRICS
 
 log = logging.getLogger("bastion.routing")
 
@@ -135,6 +136,7 @@ class Executor:
             is_last = position == len(chain) - 1
             if position:
                 ctx.fallbacks.append(current.name)
+                METRICS.fallbacks.labels(group.name, current.name).inc()
                 log.info("request %s falls back to model group %s", ctx.request_id, current.name)
             try:
                 result = await self._run_group(ctx, current, call, streaming, tokens, is_last)
@@ -165,6 +167,7 @@ class Executor:
                     config = StaticProviderConfig(type="static", content=text)
                     self._static[name] = StaticProvider(f"{name}-static-reply", config)
                 log.warning("model group %s: every upstream failed; answering the static reply", group.name)
+                METRICS.static_replies.labels(group.name).inc()
                 return self._static[name]
         return None
 
@@ -186,6 +189,7 @@ class Executor:
         while attempts < settings.max_attempts:
             if ctx.attempts and not self.budget.try_spend():
                 ctx.budget_exhausted = True
+                METRICS.budget_exhausted.inc()
                 log.warning("request %s: retry budget exhausted; not retrying", ctx.request_id)
                 raise last_error or _budget_error(group)
             picked = self._pick(ctx, group, tried, tokens, allow_open=is_last)
@@ -284,6 +288,7 @@ class Executor:
                     result = await call(state)
         except TimeoutError:
             breaker.record_failure("timeout")
+            METRICS.attempt(group.name, state.provider.name, state.deployment.model, "timeout")
             raise ProviderError(
                 f"{state.provider.name}: no {'first token' if streaming else 'answer'} within {limit:g} s",
                 provider=state.provider.name,
@@ -294,19 +299,23 @@ class Executor:
             ) from None
         except ProviderError as error:
             self._record_error(state, error, probe)
+            METRICS.attempt(group.name, state.provider.name, state.deployment.model, "error")
             raise
         except BaseException:
             if probe:
                 breaker.release_probe()
+            self._report_abandoned(state, started)
             raise
         else:
             elapsed = self.clock() - started
             if streaming:
                 first, chunks = result  # type: ignore[misc]
+                METRICS.attempt(group.name, state.provider.name, state.deployment.model, "ok")
                 guarded = self._guard(state, chunks, started, elapsed, group, probe)
                 handed_over = True
                 return (first, guarded)  # type: ignore[return-value]
             breaker.record_success(elapsed)
+            METRICS.attempt(group.name, state.provider.name, state.deployment.model, "ok")
             return result
         finally:
             if slow_timer is not None:
@@ -322,6 +331,18 @@ class Executor:
             breaker.record_failure(error.code or "error")
         elif probe:
             breaker.release_probe()  # a client error says nothing about the deployment's health
+
+    def _report_abandoned(self, state: DeploymentState, started: float) -> None:
+        """An attempt given up without an answer (a hedge won, the client left) still shows how slow it was.
+
+        The slow timer reported it at the threshold, and samples at the threshold alone cannot
+        lift the average above it: without this, a deployment whose slow attempts are always
+        abandoned would look slow to its breaker only after many of them.
+        """
+        threshold = state.breaker.settings.ttft_threshold_s
+        elapsed = self.clock() - started
+        if threshold is not None and elapsed > threshold:
+            state.breaker.record_slow(elapsed)
 
     def _watch_slow(self, state: DeploymentState, started: float) -> asyncio.TimerHandle | None:
         """Tell the breaker about a slow first token while the attempt is still waiting for it."""
@@ -372,6 +393,7 @@ class Executor:
             finished = True
         except ProviderError as error:
             state.breaker.record_failure(error.code or "midstream")
+            METRICS.midstream_failures.labels(group.name, state.provider.name).inc()
             raise
         finally:
             state.stats.finished()
@@ -411,6 +433,7 @@ class Executor:
             second, second_probe = picked
             winner = None
             ctx.hedged = True
+            METRICS.hedges.labels(group.name).inc()
             log.info("request %s: hedging %s with %s", ctx.request_id, state.key, second.key)
             hedge = asyncio.create_task(self._attempt(ctx, group, second, second_probe, call, streaming))
             tasks[hedge] = second

@@ -18,6 +18,7 @@ from bastion.providers.base import Deployment, Provider
 from bastion.routing.breaker import BreakerSettings, CircuitBreaker
 from bastion.routing.retry import RetrySettings
 from bastion.routing.stats import DeploymentStats
+from bastion.telemetry.metrics import BREAKER_STATES, METRICS
 
 log = logging.getLogger("bastion.routing")
 
@@ -82,8 +83,10 @@ def breaker_settings(group: ModelGroupConfig) -> BreakerSettings:
 
 
 def log_transition(name: str, old: str, new: str, reason: str) -> None:
+    """Every breaker transition goes to the log and to the metrics."""
     level = logging.WARNING if new == "open" else logging.INFO
     log.log(level, "breaker %s: %s -> %s (%s)", name, old, new, reason)
+    METRICS.breaker_transition(name, old, new, reason)
 
 
 class Router:
@@ -111,6 +114,7 @@ class Router:
                 else:
                     stats = DeploymentStats(clock=clock, window_seconds=settings.window_seconds)
                     breaker = CircuitBreaker(key, settings, stats, clock=clock, on_transition=on_transition)
+                    METRICS.breaker_state.labels(key).set(BREAKER_STATES["closed"])
                 states.append(
                     DeploymentState(
                         key=key,
