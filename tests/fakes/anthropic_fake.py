@@ -77,7 +77,7 @@ class AnthropicFake(FakeProvider):
         problem = validate(body)
         if problem:
             return error_response(400, request_id, problem)
-        fault = await self.take_fault(body["model"])
+        fault = await self.take_fault(body["model"], stream=bool(body.get("stream")))
         if fault is not None and fault.kind == "malformed":
             return await malformed_response(request, stream=bool(body.get("stream")))
         if fault is not None and fault.kind == "status":

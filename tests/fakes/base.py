@@ -71,8 +71,10 @@ class Chaos:
     ttft_seconds        wait before answering anything: a stream's first byte, a whole answer, an error;
     token_gap_seconds   wait between stream chunks (a non-stream answer waits as long per token);
     stall_after_chunks  streams: send that many chunks, then fall silent (``Fault(kind="hang")``)
-                        for ``stall_seconds`` or until the client hangs up;
-    reset_after_chunks  streams: send that many chunks, then close the connection;
+                        for ``stall_seconds`` or until the client hangs up; a non-stream answer
+                        stalls before it starts (``Fault(kind="stall")``);
+    reset_after_chunks  streams: send that many chunks, then close the connection; a non-stream
+                        request has its connection closed without an answer (``Fault(kind="drop")``);
     malformed_json      answer 200 with a body, or a first stream event, that is not JSON;
     seed                seeds the error-rate dice, so a run is repeatable.
     """
@@ -112,15 +114,19 @@ class Chaos:
             )
         return cls(**data)
 
-    def fault(self, rng: random.Random) -> Fault | None:
+    def fault(self, rng: random.Random, *, stream: bool) -> Fault | None:
         """The fault for one request, rolling the error-rate dice."""
         if self.error_rate and rng.random() < self.error_rate:
             return Fault(kind="status", status=self.error_status, retry_after=self.retry_after)
         if self.malformed_json:
             return Fault(kind="malformed")
         if self.reset_after_chunks is not None:
+            if not stream:
+                return Fault(kind="drop")
             return Fault(kind="midstream", status=0, after_chunks=self.reset_after_chunks)
         if self.stall_after_chunks is not None:
+            if not stream:
+                return Fault(kind="stall", delay_seconds=self.stall_seconds)
             return Fault(kind="hang", after_chunks=self.stall_after_chunks, delay_seconds=self.stall_seconds)
         return None
 
@@ -276,7 +282,7 @@ class FakeProvider:
         )
         return body
 
-    def next_fault(self, model: str | None) -> Fault | None:
+    def next_fault(self, model: str | None, *, stream: bool = False) -> Fault | None:
         """The fault to apply to this request, if any (model-name faults never run out)."""
         if model:
             match = _FAULT_IN_MODEL.search(model)
@@ -290,14 +296,14 @@ class FakeProvider:
                     self._faults.popleft()
                 return fault
             chaos = self._chaos
-            return chaos.fault(self._chaos_rng) if chaos is not None else None
+            return chaos.fault(self._chaos_rng, stream=stream) if chaos is not None else None
 
-    async def take_fault(self, model: str | None) -> Fault | None:
+    async def take_fault(self, model: str | None, *, stream: bool = False) -> Fault | None:
         """``next_fault``, after the chaos settings' time to first token (a slow provider is slow at all)."""
         chaos = self._chaos
         if chaos is not None and chaos.ttft_seconds:
             await asyncio.sleep(chaos.ttft_seconds)
-        return self.next_fault(model)
+        return self.next_fault(model, stream=stream)
 
     def chunk_gap(self) -> float:
         """Seconds to wait between two stream chunks."""
@@ -381,10 +387,19 @@ class FakeProvider:
     async def serve(self, port: int = 0, host: str = "127.0.0.1") -> None:
         """Start serving on the running loop (what ``start`` does on its thread)."""
         self._loop = asyncio.get_running_loop()
-        self._runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=1.0)
+        # a client that hangs up cancels its handler, as it does on a real server
+        self._runner = web.AppRunner(
+            self.app(), access_log=None, shutdown_timeout=1.0, handler_cancellation=True
+        )
         await self._runner.setup()
         self._host = host
         await self._listen(port)
+
+    async def shutdown(self) -> None:
+        """Stop serving (the counterpart of ``serve``)."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner, self._site = None, None
 
     async def _listen(self, port: int) -> None:
         assert self._runner is not None

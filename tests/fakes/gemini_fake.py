@@ -283,7 +283,7 @@ class GeminiFake(FakeProvider):
         self, request: web.Request, body: dict[str, Any], model: str, *, stream: bool
     ) -> web.StreamResponse:
         _validate_generate(body, model)
-        fault = await self.take_fault(model)
+        fault = await self.take_fault(model, stream=stream)
         sse = request.query.get("alt") == "sse"
         if fault is not None and fault.kind == "malformed":
             return await _malformed(request, stream=stream, sse=sse)

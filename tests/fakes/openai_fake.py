@@ -253,8 +253,8 @@ class OpenAIFake(FakeProvider):
         body = self._require_object(request, body)
         model = azure_deployment if azure_deployment is not None else self._validate_model(body)
         _validate_chat(body)
-        fault = await self.take_fault(model)
         stream = bool(body.get("stream"))
+        fault = await self.take_fault(model, stream=stream)
         if fault is not None and fault.kind == "malformed":
             return await _malformed(request, stream=stream)
         if fault is not None and fault.kind not in STREAM_ONLY_FAULTS:
