@@ -130,6 +130,11 @@ class AnthropicProvider(Provider):
         return message_to_chat_response(data, json_tool=upstream.json_tool, created=int(self.clock()))
 
     async def chat_stream(self, request: ChatRequest, deployment: Deployment) -> AsyncIterator[Json]:
+        async for batch in self.stream_batches(request, deployment):
+            for chunk in batch:
+                yield chunk
+
+    async def stream_batches(self, request: ChatRequest, deployment: Deployment) -> AsyncIterator[list[Json]]:
         upstream = self._translate(request, deployment, stream=True)
         decoder = ChatStreamDecoder(json_tool=upstream.json_tool, created=int(self.clock()))
         async with _http.post(
@@ -140,14 +145,24 @@ class AnthropicProvider(Provider):
             headers=self.stream_headers,
             secrets=(self.api_key,),
         ) as response:
-            async for event in _http.sse_events(response, self.name):
-                if not event.data:
-                    continue
-                data = self._parse_event(event.data)
-                if event.event == "error" or data.get("type") == "error":
-                    raise self._stream_error(data)
-                for chunk in decoder.feed(data):
-                    yield chunk
+            async for events in _http.sse_batches(response, self.name):
+                batch: list[Json] = []
+                try:
+                    for event in events:
+                        if not event.data:
+                            continue
+                        data = self._parse_event(event.data)
+                        if event.event == "error" or data.get("type") == "error":
+                            raise self._stream_error(data)
+                        batch.extend(decoder.feed(data))
+                        if decoder.done:
+                            break
+                except ProviderError:
+                    if batch:
+                        yield batch  # what arrived before the failure still reaches the client
+                    raise
+                if batch:
+                    yield batch
                 if decoder.done:
                     await _http.finish_body(response)
                     return

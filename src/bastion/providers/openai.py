@@ -125,6 +125,7 @@ class OpenAIProvider(Provider):
             raise ProviderError(
                 f"{self.name}: upstream answer is not a chat completion",
                 provider=self.name,
+                retryable=True,
                 code="upstream_bad_response",
             )
         return data
@@ -214,6 +215,7 @@ class OpenAIProvider(Provider):
             raise ProviderError(
                 f"{self.name}: upstream answer is not an embeddings list",
                 provider=self.name,
+                retryable=True,
                 code="upstream_bad_response",
             )
         return data
