@@ -128,6 +128,13 @@ async def raise_for_upstream_status(
     )
 
 
+def request_timeout(connect_timeout: float | None, read_timeout: float) -> aiohttp.ClientTimeout | None:
+    """A per-request time-out when the model group bounds connecting tighter than the provider does."""
+    if connect_timeout is None:
+        return None
+    return aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=read_timeout)
+
+
 def transport_error(provider: str, exc: BaseException) -> ProviderError:
     """Map a connection-level failure (no HTTP answer) to a retryable ``ProviderError``."""
     if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
@@ -168,10 +175,14 @@ async def post(
     headers: dict[str, str],
     secrets: Iterable[str | None],
     params: dict[str, str] | None = None,
+    timeout: aiohttp.ClientTimeout | None = None,  # noqa: ASYNC109 - aiohttp's per-request socket limits
 ) -> AsyncIterator[aiohttp.ClientResponse]:
     """POST JSON and yield a 2xx response; every failure becomes a ``ProviderError``."""
+    extra = {"timeout": timeout} if timeout is not None else {}
     try:
-        async with session.post(url, data=orjson.dumps(body), headers=headers, params=params) as response:
+        async with session.post(
+            url, data=orjson.dumps(body), headers=headers, params=params, **extra
+        ) as response:
             await raise_for_upstream_status(response, provider, secrets)
             yield response
     except ProviderError:

@@ -118,6 +118,7 @@ class AnthropicProvider(Provider):
             body=upstream.body,
             headers=self.headers,
             secrets=(self.api_key,),
+            timeout=_http.request_timeout(deployment.connect_timeout, self.config.read_timeout),
         ) as response:
             data = await _http.read_json(response, self.name)
         if not isinstance(data, dict) or data.get("type") != "message":
@@ -144,6 +145,7 @@ class AnthropicProvider(Provider):
             body=upstream.body,
             headers=self.stream_headers,
             secrets=(self.api_key,),
+            timeout=_http.request_timeout(deployment.connect_timeout, self.config.read_timeout),
         ) as response:
             async for events in _http.sse_batches(response, self.name):
                 batch: list[Json] = []

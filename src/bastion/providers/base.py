@@ -60,6 +60,7 @@ class Deployment:
     provider: str
     model: str
     params: dict[str, Any] = field(default_factory=dict)  # per-deployment defaults merged into requests
+    connect_timeout: float | None = None  # the model group's connect bound; None: the provider's own
 
 
 class Provider(ABC):

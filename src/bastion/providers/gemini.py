@@ -63,7 +63,9 @@ class GeminiProvider(Provider):
     async def chat(self, request: ChatRequest, deployment: Deployment) -> Json:
         self.check_params(request.body)
         body = translate.to_gemini_request(self._merged(request.body, deployment), deployment.model)
-        async with self._post(self._url(deployment, "generateContent"), body, self.headers) as response:
+        async with self._post(
+            self._url(deployment, "generateContent"), body, self.headers, deployment
+        ) as response:
             data = await _http.read_json(response, self.name)
         if not isinstance(data, dict):
             raise self._bad_response("upstream answer is not a GenerateContentResponse")
@@ -77,7 +79,7 @@ class GeminiProvider(Provider):
         body = translate.to_gemini_request(merged, deployment.model)
         translator = translate.StreamTranslator(deployment.model, choices=int(merged.get("n") or 1))
         url = self._url(deployment, "streamGenerateContent") + "?alt=sse"
-        async with self._post(url, body, self.stream_headers) as response:
+        async with self._post(url, body, self.stream_headers, deployment) as response:
             async for event in self._stream_events(response):
                 for chunk in translator.feed(event):
                     yield chunk
@@ -93,7 +95,9 @@ class GeminiProvider(Provider):
 
     async def embeddings(self, request: EmbeddingsRequest, deployment: Deployment) -> Json:
         body = translate.to_gemini_embeddings_request(request.body, deployment.model)
-        async with self._post(self._url(deployment, "batchEmbedContents"), body, self.headers) as response:
+        async with self._post(
+            self._url(deployment, "batchEmbedContents"), body, self.headers, deployment
+        ) as response:
             data = await _http.read_json(response, self.name)
         if not isinstance(data, dict) or not isinstance(data.get("embeddings"), list):
             raise self._bad_response("upstream answer is not a batchEmbedContents response")
@@ -124,11 +128,13 @@ class GeminiProvider(Provider):
 
     @asynccontextmanager
     async def _post(
-        self, url: str, body: Json, headers: dict[str, str]
+        self, url: str, body: Json, headers: dict[str, str], deployment: Deployment
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """POST JSON and yield a 2xx response; every failure becomes a ``ProviderError``."""
+        timeout = _http.request_timeout(deployment.connect_timeout, self.config.read_timeout)
+        extra = {"timeout": timeout} if timeout is not None else {}
         try:
-            async with self._session.post(url, data=orjson.dumps(body), headers=headers) as response:
+            async with self._session.post(url, data=orjson.dumps(body), headers=headers, **extra) as response:
                 if response.status >= 400:
                     raise await self._error_from_response(response)
                 yield response

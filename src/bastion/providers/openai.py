@@ -118,6 +118,7 @@ class OpenAIProvider(Provider):
             body=body,
             headers=self.headers,
             secrets=(self.api_key,),
+            timeout=_http.request_timeout(deployment.connect_timeout, self.config.read_timeout),
             params=self.params,
         ) as response:
             data = await _http.read_json(response, self.name)
@@ -145,6 +146,7 @@ class OpenAIProvider(Provider):
             body=body,
             headers=self.stream_headers,
             secrets=(self.api_key,),
+            timeout=_http.request_timeout(deployment.connect_timeout, self.config.read_timeout),
             params=self.params,
         ) as response:
             async for events in _http.sse_batches(response, self.name):
@@ -208,6 +210,7 @@ class OpenAIProvider(Provider):
             body=body,
             headers=self.headers,
             secrets=(self.api_key,),
+            timeout=_http.request_timeout(deployment.connect_timeout, self.config.read_timeout),
             params=self.params,
         ) as response:
             data = await _http.read_json(response, self.name)

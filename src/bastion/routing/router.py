@@ -118,7 +118,12 @@ class Router:
                 states.append(
                     DeploymentState(
                         key=key,
-                        deployment=Deployment(entry.provider, entry.model, dict(entry.params)),
+                        deployment=Deployment(
+                            entry.provider,
+                            entry.model,
+                            dict(entry.params),
+                            group_config.timeouts.connect_seconds,
+                        ),
                         provider=providers[entry.provider],
                         order=order,
                         weight=entry.weight,
