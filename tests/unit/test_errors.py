@@ -260,3 +260,39 @@ def test_upstream_error_message_is_bounded() -> None:
     assert len(upstream_error_message(b"x" * 5000)[0]) == 300
     long_json = orjson.dumps({"error": {"message": "y" * 5000}})
     assert len(upstream_error_message(long_json)[0]) == 1000
+
+
+# --------------------------------------------------------------------------- rate-limit reset headers
+
+
+def test_rate_limit_wait_prefers_retry_after() -> None:
+    from bastion.providers._http import rate_limit_wait
+
+    assert rate_limit_wait({"retry-after": "3", "x-ratelimit-reset-requests": "20s"}) == 3
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("1s", 1.0), ("6m0s", 360.0), ("20ms", 0.02), ("1h2m3.5s", 3723.5), ("0.5s", 0.5)],
+)
+def test_openai_reset_durations(value: str, seconds: float) -> None:
+    from bastion.providers._http import rate_limit_wait
+
+    assert rate_limit_wait({"x-ratelimit-reset-requests": value}) == pytest.approx(seconds)
+
+
+def test_longest_reset_wins_and_anthropic_times_are_read() -> None:
+    from bastion.providers._http import rate_limit_wait
+
+    headers = {
+        "x-ratelimit-reset-requests": "2s",
+        "anthropic-ratelimit-tokens-reset": "2026-11-27T12:00:30Z",
+    }
+    now = 1795780800.0  # 2026-11-27T12:00:00Z
+    assert rate_limit_wait(headers, now=now) == pytest.approx(30.0)
+
+
+def test_garbage_reset_header_is_ignored() -> None:
+    from bastion.providers._http import rate_limit_wait
+
+    assert rate_limit_wait({"x-ratelimit-reset-requests": "soon"}) is None

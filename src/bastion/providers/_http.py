@@ -7,8 +7,10 @@ request (keep-alive), so nothing is built per request.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import email.utils
 import math
+import re
 import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -68,6 +70,43 @@ def parse_retry_after(headers: Any, now: float | None = None) -> float | None:
     return max(0.0, parsed.timestamp() - (time.time() if now is None else now))
 
 
+_RESET_HEADERS = (
+    "x-ratelimit-reset-requests",  # OpenAI and compatibles: a duration such as "1s", "6m0s", "20ms"
+    "x-ratelimit-reset-tokens",
+    "anthropic-ratelimit-requests-reset",  # Anthropic: an RFC 3339 time
+    "anthropic-ratelimit-tokens-reset",
+    "anthropic-ratelimit-input-tokens-reset",
+    "anthropic-ratelimit-output-tokens-reset",
+)
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_DURATION_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+
+
+def rate_limit_wait(headers: Any, now: float | None = None) -> float | None:
+    """How long a 429 asks to wait: ``Retry-After`` first, else the longest provider reset header."""
+    explicit = parse_retry_after(headers, now)
+    if explicit is not None:
+        return explicit
+    waits = [w for name in _RESET_HEADERS if (w := _reset_seconds(headers.get(name), now)) is not None]
+    return max(waits) if waits else None
+
+
+def _reset_seconds(value: str | None, now: float | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    parts = _DURATION_PART.findall(value)
+    if parts and "".join(number + unit for number, unit in parts) == value:
+        return sum(float(number) * _DURATION_SECONDS[unit] for number, unit in parts)
+    try:
+        moment = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return None
+    return max(0.0, moment.timestamp() - (time.time() if now is None else now))
+
+
 def _finite_seconds(value: str) -> float | None:
     try:
         number = float(value)
@@ -123,7 +162,11 @@ async def raise_for_upstream_status(
         provider,
         response.status,
         scrub(message, secrets),
-        retry_after_seconds=parse_retry_after(response.headers),
+        retry_after_seconds=(
+            rate_limit_wait(response.headers)
+            if response.status == 429
+            else parse_retry_after(response.headers)
+        ),
         upstream_type=kind,
     )
 
