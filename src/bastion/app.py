@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import time
@@ -29,6 +30,19 @@ from bastion.gateway import Gateway
 log = logging.getLogger("bastion")
 
 Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def settle_garbage_collector() -> None:
+    """Keep the cyclic garbage collector off the tail latency.
+
+    Everything built at start-up (config, adapters, modules) lives as long as the process;
+    ``gc.freeze`` moves it out of the collector's sight so a full collection no longer walks
+    it, and a larger first-generation threshold makes collections rarer. Request-scoped
+    objects are freed by reference counting, not by the collector.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 20)
 
 
 class BastionApp:
@@ -153,6 +167,7 @@ class BastionApp:
                         NotImplementedError, RuntimeError
                     ):  # no signals off the main thread
                         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._reload_on_signal)
+                settle_garbage_collector()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 for task in list(self._retiring):
