@@ -289,14 +289,8 @@ class Executor:
         except TimeoutError:
             breaker.record_failure("timeout")
             METRICS.attempt(group.name, state.provider.name, state.deployment.model, "timeout")
-            raise ProviderError(
-                f"{state.provider.name}: no {'first token' if streaming else 'answer'} within {limit:g} s",
-                provider=state.provider.name,
-                retryable=True,
-                status=504,
-                kind="timeout_error",
-                code="upstream_timeout",
-            ) from None
+            what = "first token" if streaming else "answer"
+            raise _timeout(state, f"no {what} within {limit:g} s", "upstream_timeout") from None
         except ProviderError as error:
             self._record_error(state, error, probe)
             METRICS.attempt(group.name, state.provider.name, state.deployment.model, "error")
@@ -381,14 +375,7 @@ class Executor:
                 except StopAsyncIteration:
                     break
                 except TimeoutError:
-                    raise ProviderError(
-                        f"{state.provider.name}: the stream stalled",
-                        provider=state.provider.name,
-                        retryable=True,
-                        status=504,
-                        kind="timeout_error",
-                        code="upstream_stream_stalled",
-                    ) from None
+                    raise _timeout(state, "the stream stalled", "upstream_stream_stalled") from None
                 yield chunk
             finished = True
         except ProviderError as error:
@@ -464,6 +451,14 @@ class Executor:
         if observed is None:
             return None  # nothing observed yet: no basis for a hedge
         return max(observed, hedge.min_after_ms / 1000)
+
+
+def _timeout(state: DeploymentState, what: str, code: str) -> ProviderError:
+    """A retryable 504 for an attempt that ran out of time (the breaker was told already)."""
+    name = state.provider.name
+    return ProviderError(
+        f"{name}: {what}", provider=name, retryable=True, status=504, kind="timeout_error", code=code
+    )
 
 
 def _smallest(*values: float | None) -> float | None:
