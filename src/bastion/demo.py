@@ -33,18 +33,15 @@ DEMO_CONFIG = {
             "error_status": 503,
             "seed": 2,
         },
-        "fallback": {
-            "type": "static",
-            "content": "The assistant is busy right now; please try again in a minute.",
-        },
     },
     "models": {
         "demo-chat": {
+            "strategy": "priority",
             "deployments": [
                 {"provider": "flaky", "model": "flaky-sim-1"},
                 {"provider": "steady", "model": "steady-sim-1"},
-                {"provider": "fallback", "model": "static"},
-            ]
+            ],
+            "static_reply": "The assistant is busy right now; please try again in a minute.",
         },
         "demo-steady": {"provider": "steady", "model": "steady-sim-1"},
         "demo-embed": {"provider": "steady", "model": "embed-sim-1", "kind": "embeddings"},
@@ -97,11 +94,14 @@ def run_demo(*, port: int = 8080, requests: int = 200, keep_serving: bool = True
         print(f"Bastion demo: gateway on {base} serving simulated providers (no key needed).")
         print(
             f"Sending {requests} requests (a third streamed) to 'demo-chat': flaky simulator first, "
-            "steady simulator second, static reply last.\n"
+            "steady simulator second (priority), a static reply last.\n"
         )
         started = time.perf_counter()
         outcomes = await drive(base, requests)
         report(outcomes, time.perf_counter() - started)
+        for state in gateway.router.groups["demo-chat"].deployments:
+            breaker = state.breaker.snapshot()
+            print(f"breaker         {state.key}: {breaker['state']}")
         if keep_serving:
             print(
                 f"\nThe gateway keeps running on {base} (Ctrl-C to stop). Try:\n"
