@@ -1,7 +1,8 @@
 """The last-resort provider: a pre-defined reply that never fails and needs no network.
 
-Put it last in a model group's deployments so clients get a polite, well-formed answer
-("the service is busy, try again shortly") instead of an error when every upstream is down.
+Model groups use it for ``static_reply`` (the answer when every deployment and fallback failed);
+it can also be the last deployment of a ``priority`` group. Either way clients get a polite,
+well-formed answer instead of an error when every upstream is down.
 """
 
 from __future__ import annotations
