@@ -8,7 +8,6 @@ is accepted, and the server refuses to bind to a non-loopback address in that mo
 from __future__ import annotations
 
 import hashlib
-import hmac
 
 from bastion.api.asgi import Scope, header
 from bastion.context import Principal
@@ -62,7 +61,3 @@ def _bearer(scope: Scope) -> str | None:
     if scheme.lower() != "bearer":
         return None
     return token.strip() or None
-
-
-def constant_time_equal(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())
