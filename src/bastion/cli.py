@@ -36,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     check = config_commands.add_parser("check", help="validate a config file and print what it sets up")
     check.add_argument("file")
 
+    from bastion import cli_admin
+
+    cli_admin.add_commands(commands)
+
     args = parser.parse_args(argv)
     if args.command == "serve":
         return _serve(args)
@@ -45,7 +49,12 @@ def main(argv: list[str] | None = None) -> int:
         return run_demo(port=args.port, requests=args.requests, keep_serving=not args.exit)
     if args.command == "config":
         return _config_check(args.file)
-    return 2
+    try:
+        loaded = _load(args.config)[0]
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return 1
+    return cli_admin.run(args.command, args, loaded)
 
 
 def _load(path: str | None) -> tuple[BastionConfig, list[str], str]:
@@ -132,6 +141,11 @@ def serve(
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 1
+    if gateway.auth.dev_mode and server.dev_mode is None:
+        # keys made with `bastion keys create` live in storage: read them before deciding
+        import asyncio
+
+        asyncio.run(_load_identities(gateway))
     if gateway.auth.dev_mode:
         if not is_loopback(server.host):
             print(
@@ -176,6 +190,18 @@ def serve(
         signal.signal(handled, _exit_cleanly)
     uvicorn.Server(uvicorn_config).run()
     return 0
+
+
+async def _load_identities(gateway: object) -> None:
+    """Read the stored keys with a short-lived connection (the server opens its own in its event loop)."""
+    from bastion.store.factory import open_store
+
+    store = open_store(gateway.config.storage.url, pool_max_size=1)  # type: ignore[attr-defined]
+    try:
+        await store.open()
+        gateway.services.identities.apply(await store.identity_changes(0.0))  # type: ignore[attr-defined]
+    finally:
+        await store.close()
 
 
 def _exit_cleanly(signum: int, frame: object) -> None:

@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from bastion.limits.spec import LimitSpec
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -142,6 +144,18 @@ ProviderConfig = Annotated[
 # --------------------------------------------------------------------------- models
 
 
+class PriceConfig(Strict):
+    """USD per 1M tokens (or per GPU-hour for self-hosted capacity); unset rates fall back as documented."""
+
+    input: float = Field(0.0, ge=0)
+    cached_input: float | None = Field(None, ge=0, description="default: the input rate")
+    cache_write: float | None = Field(None, ge=0, description="default: the input rate")
+    output: float = Field(0.0, ge=0)
+    reasoning: float | None = Field(None, ge=0, description="default: the output rate")
+    per_hour: float = Field(0.0, ge=0, description="cost by time: USD per hour of request duration")
+    context_window: int | None = Field(None, ge=1)
+
+
 class DeploymentConfig(Strict):
     provider: str
     model: str = Field(description="the model name the provider knows")
@@ -152,6 +166,7 @@ class DeploymentConfig(Strict):
     context_window: int | None = Field(
         None, ge=1, description="prompt + max output tokens it accepts; larger requests skip it"
     )
+    pricing: PriceConfig | None = Field(None, description="default: the shipped price table's entry")
 
 
 class TimeoutsConfig(Strict):
@@ -227,7 +242,7 @@ class ModelGroupConfig(Strict):
     @classmethod
     def _shorthand(cls, value: Any) -> Any:
         # `name: {provider: p, model: m}` is a group of one deployment.
-        keys = ("provider", "model", "params", "weight", "context_window")
+        keys = ("provider", "model", "params", "weight", "context_window", "pricing")
         if isinstance(value, dict) and "provider" in value and "deployments" not in value:
             deployment = {k: value[k] for k in keys if k in value}
             rest = {k: v for k, v in value.items() if k not in keys}
@@ -245,6 +260,69 @@ class RoutingConfig(Strict):
     retry_budget: RetryBudgetConfig = Field(default_factory=RetryBudgetConfig)
 
 
+# --------------------------------------------------------------------------- storage and limits
+
+
+class StorageConfig(Strict):
+    url: str = Field(
+        "sqlite:///bastion.db",
+        description="sqlite:///relative.db, sqlite:////absolute.db or postgresql://user@host/db",
+    )
+    pool_max_size: int = Field(10, ge=1, le=200, description="PostgreSQL connections per process")
+    ledger: bool = Field(True, description="write one usage row per request")
+    ledger_flush_ms: float = Field(100, gt=0)
+    ledger_batch_size: int = Field(1000, ge=1)
+    ledger_max_queue: int = Field(100_000, ge=1, description="rows buffered while the database is away")
+
+
+class AlertsConfig(Strict):
+    thresholds: list[float] = Field(
+        default_factory=lambda: [0.8, 1.0], description="fractions of a budget that raise an alert"
+    )
+    webhook_url: str | None = Field(None, description="POSTed a JSON event when a threshold is crossed")
+
+    @field_validator("thresholds")
+    @classmethod
+    def _fractions(cls, value: list[float]) -> list[float]:
+        if any(not 0 < v <= 10 for v in value):
+            raise ValueError("thresholds are fractions of the budget, e.g. 0.8 for 80%")
+        return sorted(set(value))
+
+
+class LimitsConfig(Strict):
+    """Where counters live and the limits that apply beyond each key's, user's and team's own."""
+
+    backend: Literal["memory", "redis"] = "memory"
+    redis_url: str | None = Field(None, description="redis://host:6379/0; required by backend: redis")
+    on_backend_error: Literal["fail_open", "fail_closed"] = Field(
+        "fail_open", description="Redis unreachable: fall back to per-process limits, or refuse (503)"
+    )
+    per_process_ok: bool = Field(
+        False, description="accept in-memory limits with several workers (each enforces its own)"
+    )
+    default_output_tokens: int = Field(
+        1024, ge=0, description="tokens reserved for the answer when a request sets no max_tokens"
+    )
+    identity_refresh_seconds: float = Field(
+        2.0, gt=0, le=300, description="how often keys, users and teams are re-read from storage"
+    )
+    keys: LimitSpec = Field(default_factory=LimitSpec, description="applies to every key without its own")
+    end_users: LimitSpec = Field(
+        default_factory=LimitSpec, description="per end user (OpenAI `user`, Anthropic metadata.user_id)"
+    )
+    models: dict[str, LimitSpec] = Field(default_factory=dict, description="per model group, all callers")
+    features: dict[str, LimitSpec] = Field(
+        default_factory=dict, description="per x-bastion-feature tag, all callers"
+    )
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+
+    @model_validator(mode="after")
+    def _redis_url(self) -> LimitsConfig:
+        if self.backend == "redis" and not self.redis_url:
+            raise ValueError("backend: redis needs redis_url")
+        return self
+
+
 # --------------------------------------------------------------------------- root
 
 
@@ -253,6 +331,11 @@ class BastionConfig(Strict):
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     models: dict[str, ModelGroupConfig] = Field(default_factory=dict)
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    pricing: dict[str, PriceConfig] = Field(
+        default_factory=dict, description="per upstream model name: overrides the shipped price table"
+    )
 
     @field_validator("providers")
     @classmethod
@@ -282,4 +365,7 @@ class BastionConfig(Strict):
                         f"models.{group_name}.deployments.{index}.provider: unknown provider "
                         f"{deployment.provider!r} (configured: {known})"
                     )
+        for group_name in self.limits.models:
+            if group_name not in self.models:
+                raise ValueError(f"limits.models.{group_name}: not a configured model group")
         return self

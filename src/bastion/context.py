@@ -10,13 +10,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from bastion.identity.principal import Principal
 
-@dataclass(slots=True)
-class Principal:
-    """Who is calling: the key (by its id, never its secret) and what it may do."""
-
-    key_id: str
-    dev_mode: bool = False
+__all__ = ["Principal", "RequestContext"]
 
 
 @dataclass(slots=True)
@@ -36,7 +32,13 @@ class RequestContext:
     breaker_skips: int = 0  # deployments passed over because their breaker was open
     hedged: bool = False
     degraded: str | None = None  # "static" when the last-resort reply answered
-    budget_exhausted: bool = False
+    budget_exhausted: bool = False  # the retry budget, not a USD budget
+    route: str = ""  # "chat" | "messages" | "embeddings"
+    end_user: str | None = None  # OpenAI `user` / Anthropic metadata.user_id
+    stream: bool = False
+    ticket: Any = None  # the admission reservation to settle after the response
+    rate_limit_headers: list[tuple[bytes, bytes]] | None = None
+    error_code: str | None = None
 
     def response_headers(self) -> list[tuple[bytes, bytes]]:
         """The ``x-request-id`` and ``x-bastion-*`` headers every answer carries."""
@@ -53,4 +55,6 @@ class RequestContext:
             headers.append((b"x-bastion-hedged", b"true"))
         if self.degraded is not None:
             headers.append((b"x-bastion-degraded", self.degraded.encode()))
+        if self.rate_limit_headers:
+            headers.extend(self.rate_limit_headers)
         return headers

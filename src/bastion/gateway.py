@@ -1,8 +1,9 @@
 """The assembled gateway: config, providers and the stages, built once at start-up (and on reload).
 
 This is the one place the request chain is put together, so a reader can list it:
-authenticate → read + validate → route → execute (strategy, breakers, retries, fallbacks,
-provider adapter) → respond.
+authenticate → read + validate → admission (rate limits, budgets: ``accounting.admit``) → route
+→ execute (strategy, breakers, retries, fallbacks, provider adapter) → respond → settle the
+reservation and queue the ledger row (``accounting.finish``, after the response).
 """
 
 from __future__ import annotations
@@ -12,13 +13,17 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from bastion.accounting.catalog import PriceCatalog
+from bastion.accounting.recorder import UsageRecorder
 from bastion.api.auth import Authenticator
 from bastion.config import BastionConfig
+from bastion.limits.admission import Admission
 from bastion.providers.base import Provider
 from bastion.providers.registry import build_providers
 from bastion.routing.executor import Executor
 from bastion.routing.retry import RetryBudget
 from bastion.routing.router import Router
+from bastion.services import Services
 
 log = logging.getLogger("bastion")
 
@@ -30,6 +35,8 @@ class Gateway:
     router: Router
     executor: Executor
     auth: Authenticator
+    services: Services
+    accounting: UsageRecorder
     max_body_bytes: int
     fresh_providers: set[str] = field(default_factory=set)  # built by this gateway, not handed over
     started_at: float = field(default_factory=time.time)
@@ -46,9 +53,11 @@ class Gateway:
                     reused[name] = previous.providers[name]
         providers = build_providers(config, reuse=reused)
         server = config.server
-        dev_mode = (
-            server.dev_mode if server.dev_mode is not None else not (server.api_keys or server.admin_key)
-        )
+        if previous is not None:
+            services = previous.services
+            services.adopt(config)
+        else:
+            services = Services.build(config)
         router = Router(config, providers, previous=previous.router if previous else None)
         budget_config = config.routing.retry_budget
         budget = RetryBudget(
@@ -61,21 +70,25 @@ class Gateway:
             providers=providers,
             router=router,
             executor=Executor(router, budget),
-            auth=Authenticator(server.api_keys, dev_mode),
+            auth=Authenticator(services.identities, server.dev_mode, server.admin_key),
+            services=services,
+            accounting=_recorder(config, services, providers),
             max_body_bytes=server.max_body_bytes,
             fresh_providers=set(providers) - set(reused),
         )
 
     async def start(self) -> None:
+        await self.services.start(self.config)
         for name in self.fresh_providers:
             await self.providers[name].start()
         self.ready = True
 
     async def close(self) -> None:
-        """Close every provider (server shutdown)."""
+        """Close every provider and the long-lived services (server shutdown)."""
         self.ready = False
         for provider in self.providers.values():
             await provider.close()
+        await self.services.close()
 
     async def retire(self, successor: Gateway) -> None:
         """Close the providers the successor did not take over (after a reload drained)."""
@@ -84,6 +97,34 @@ class Gateway:
         for provider in self.providers.values():
             if id(provider) not in kept:
                 await provider.close()
+
+
+def _recorder(config: BastionConfig, services: Services, providers: dict[str, Provider]) -> UsageRecorder:
+    limits = config.limits
+    admission = Admission(
+        end_users=limits.end_users,
+        models=limits.models,
+        features=limits.features,
+        counters=services.counters,
+        fallback=services.fallback,
+        fail_closed=limits.on_backend_error == "fail_closed",
+    )
+    catalog = PriceCatalog(config)
+    if catalog.unpriced:
+        log.warning(
+            "no price known for %s: their requests cost $0 in the ledger and budgets (set pricing:)",
+            ", ".join(catalog.unpriced),
+        )
+    families = {name: providers[group.deployments[0].provider].kind for name, group in config.models.items()}
+    return UsageRecorder(
+        admission=admission,
+        alerts=services.alerts,
+        catalog=catalog,
+        tokens=services.tokens,
+        ledger=services.ledger,
+        default_output_tokens=limits.default_output_tokens,
+        families=families,
+    )
 
 
 def is_loopback(host: str) -> bool:

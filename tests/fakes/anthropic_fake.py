@@ -87,6 +87,12 @@ class AnthropicFake(FakeProvider):
         if fault is not None and fault.kind == "stall":
             await asyncio.sleep(fault.delay_seconds)
         message = build_message(body, f"msg_fake{serial:020d}")
+        usage = message["usage"]
+        self.bill(
+            body["model"],
+            usage["input_tokens"] + usage["cache_creation_input_tokens"] + usage["cache_read_input_tokens"],
+            usage["output_tokens"],
+        )
         headers = {"request-id": request_id, **ratelimit_headers()}
         if not body.get("stream"):
             await self.generation_delay(message["usage"]["output_tokens"])

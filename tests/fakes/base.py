@@ -244,6 +244,9 @@ class FakeProvider:
 
     def __init__(self) -> None:
         self.requests: list[RecordedRequest] = []
+        #: what each answered request was billed: (model, input tokens, output tokens), in the
+        #: provider's own accounting (cache reads and writes included in input)
+        self.billed: list[tuple[str, int, int]] = []
         #: seconds between stream chunks (a slow generation), 0 = as fast as possible
         self.chunk_gap_seconds = 0.0
         self._faults: deque[Fault] = deque()
@@ -341,10 +344,15 @@ class FakeProvider:
         with self._lock:
             self._faults.append(fault)
 
+    def bill(self, model: str, input_tokens: int, output_tokens: int) -> None:
+        with self._lock:
+            self.billed.append((model, input_tokens, output_tokens))
+
     def clear(self) -> None:
         """Forget recorded requests and queued faults, and heal standing chaos."""
         with self._lock:
             self._faults.clear()
+            self.billed.clear()
         self.chaos = None
         self.requests.clear()
 

@@ -292,6 +292,12 @@ class GeminiFake(FakeProvider):
             if early is not None:
                 return early
         responses = self._responses(body, model, stream=stream)
+        final = responses[-1].get("usageMetadata") or {}
+        self.bill(
+            model,
+            int(final.get("promptTokenCount", 0)),
+            int(final.get("candidatesTokenCount", 0)) + int(final.get("thoughtsTokenCount", 0)),
+        )
         if not stream:
             await self.generation_delay(responses[0].get("usageMetadata", {}).get("candidatesTokenCount", 0))
             return web.json_response(responses[0])

@@ -268,6 +268,10 @@ class OpenAIFake(FakeProvider):
         midstream = fault if fault is not None and fault.kind in STREAM_ONLY_FAULTS else None
         return await self._stream(request, body, reply, model, azure=azure, fault=midstream)
 
+    def _billed_usage(self, model: str, reply: Reply) -> dict[str, Any]:
+        self.bill(model, reply.prompt_tokens, reply.completion_tokens)
+        return _usage(reply)
+
     def _completion(self, body: dict[str, Any], reply: Reply, model: str, *, azure: bool) -> dict[str, Any]:
         message: dict[str, Any] = {
             "role": "assistant",
@@ -296,7 +300,7 @@ class OpenAIFake(FakeProvider):
             "created": int(time.time()),
             "model": model,
             "choices": [choice],
-            "usage": _usage(reply),
+            "usage": self._billed_usage(model, reply),
             "service_tier": "default",
             "system_fingerprint": SYSTEM_FINGERPRINT,
         }
@@ -324,6 +328,7 @@ class OpenAIFake(FakeProvider):
         )
         await response.prepare(request)
         chunks = self._chunks(reply, model, include_usage=include_usage, obfuscate=obfuscate, azure=azure)
+        self._billed_usage(model, reply)
         gap = self.chunk_gap()
         try:
             for index, chunk in enumerate(chunks):
@@ -482,6 +487,7 @@ class OpenAIFake(FakeProvider):
             "model": model,
             "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
         }
+        self.bill(model, prompt_tokens, 0)
         return self._json(request, answer)
 
     # ------------------------------------------------------------------ plumbing

@@ -8,6 +8,8 @@ from bastion.api.asgi import Scope
 from bastion.api.auth import Authenticator, key_id
 from bastion.context import Principal
 from bastion.errors import AuthenticationFailed
+from bastion.identity.cache import IdentityCache
+from bastion.limits.spec import LimitSpec
 
 KEY = "sk-bastion-team-a-4f1c9e2b7d"
 OTHER_KEY = "sk-bastion-team-b-0a9d8c7b6e"
@@ -18,7 +20,7 @@ def scope(*headers: tuple[str, str]) -> Scope:
 
 
 def auth(dev_mode: bool = False) -> Authenticator:
-    return Authenticator([KEY, OTHER_KEY], dev_mode=dev_mode)
+    return Authenticator(IdentityCache(None, [KEY, OTHER_KEY], LimitSpec()), dev_mode=dev_mode)
 
 
 def refused(
@@ -102,13 +104,16 @@ def test_unknown_x_api_key_is_refused() -> None:
     ],
 )
 def test_dev_mode_accepts_anything(request_scope: Scope) -> None:
-    for authenticator in (auth(dev_mode=True), Authenticator([], dev_mode=True)):
+    for authenticator in (
+        auth(dev_mode=True),
+        Authenticator(IdentityCache(None, [], LimitSpec()), dev_mode=True),
+    ):
         principal = authenticator.authenticate(request_scope)
         assert principal.dev_mode is True and principal.key_id == "dev"
 
 
 def test_no_keys_and_no_dev_mode_refuses_everyone() -> None:
-    authenticator = Authenticator([], dev_mode=False)
+    authenticator = Authenticator(IdentityCache(None, [], LimitSpec()), dev_mode=False)
     assert not authenticator.has_keys and auth().has_keys
     assert refused(authenticator, scope(("authorization", "Bearer x"))).code == "invalid_api_key"
 
@@ -116,7 +121,9 @@ def test_no_keys_and_no_dev_mode_refuses_everyone() -> None:
 @pytest.mark.parametrize("key", [KEY, "sk-1", "abcdefg", "abcdefgh", "k" * 64])
 def test_key_id_never_contains_the_whole_key(key: str) -> None:
     identifier = (
-        Authenticator([key], dev_mode=False).authenticate(scope(("authorization", f"Bearer {key}"))).key_id
+        Authenticator(IdentityCache(None, [key], LimitSpec()), dev_mode=False)
+        .authenticate(scope(("authorization", f"Bearer {key}")))
+        .key_id
     )
     assert key not in identifier
     assert identifier == key_id(key)

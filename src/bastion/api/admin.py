@@ -46,20 +46,20 @@ class AdminEndpoint:
         headers = [JSON_CONTENT_TYPE, (b"x-request-id", request_id.encode())]
         try:
             self.authorize(scope)
-            status, payload = await self.handle(scope)
+            status, payload = await self.handle(scope, receive)
         except GatewayError as error:
             await send_bytes(send, error.status, openai_error_body(error), headers)
             return
         await send_bytes(send, status, orjson.dumps(payload), headers)
 
-    async def handle(self, scope: Scope) -> tuple[int, object]:
+    async def handle(self, scope: Scope, receive: Receive) -> tuple[int, object]:
         raise NotImplementedError
 
 
 class Deployments(AdminEndpoint):
     """``GET /admin/deployments``: every model group's deployments with breaker state and live stats."""
 
-    async def handle(self, scope: Scope) -> tuple[int, object]:
+    async def handle(self, scope: Scope, receive: Receive) -> tuple[int, object]:
         gateway = self.app.gateway
         return 200, {
             "groups": gateway.router.snapshot(),
@@ -70,7 +70,7 @@ class Deployments(AdminEndpoint):
 class Reload(AdminEndpoint):
     """``POST /admin/reload``: re-read the config; an invalid one is refused and the old one keeps serving."""
 
-    async def handle(self, scope: Scope) -> tuple[int, object]:
+    async def handle(self, scope: Scope, receive: Receive) -> tuple[int, object]:
         problems = await self.app.reload()
         if problems:
             return 422, {"reloaded": False, "problems": problems}

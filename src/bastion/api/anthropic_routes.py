@@ -18,6 +18,7 @@ from bastion.translate.anthropic_ingress import (
 
 class Messages(Endpoint):
     protocol = "anthropic"
+    metered = True
 
     async def handle(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send) -> int:
         gateway = self.gateway
@@ -26,6 +27,8 @@ class Messages(Endpoint):
         request = messages_request_to_chat(body)
         ctx.model = request.model
         group = gateway.router.resolve(request.model, "chat")
+        ctx.stream = request.stream
+        await self.admit(ctx, scope, group.name, request.body, "messages")
         if request.stream:
             first, chunks = await gateway.executor.open_stream(ctx, group, request)
             await relay_stream(ctx, receive, send, first, chunks, MessageStreamEncoder(request.model))

@@ -1,38 +1,50 @@
 """Who is calling: virtual keys from ``Authorization: Bearer`` (or Anthropic's ``x-api-key``).
 
-Keys are held only as SHA-256 digests, so a memory dump or a log line never shows one.
-With no key configured the gateway runs in local development mode: any token (or none)
-is accepted, and the server refuses to bind to a non-loopback address in that mode.
+Keys are looked up by their SHA-256 digest in the in-memory ``IdentityCache``, so a memory
+dump or a log line never shows one and no request waits for the database. With no key
+anywhere (config, storage) and no admin key the gateway runs in local development mode:
+any token (or none) is accepted, and the server refuses to bind a non-loopback address.
 """
 
 from __future__ import annotations
 
-import hashlib
-
 from bastion.api.asgi import Scope, header
 from bastion.context import Principal
 from bastion.errors import AuthenticationFailed
+from bastion.identity.cache import IdentityCache, KeyState
+from bastion.identity.keys import key_digest, static_key_id
+
+__all__ = ["Authenticator", "key_digest", "key_id"]
 
 _DEV_PRINCIPAL = Principal(key_id="dev", dev_mode=True)
 
+key_id = static_key_id
 
-def key_digest(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-def key_id(key: str) -> str:
-    """The identifier logs and headers may show: the key's visible prefix and a short digest."""
-    return f"{key[: min(7, len(key) // 2)]}…{key_digest(key)[:8]}"
+_REFUSALS = {
+    KeyState.REVOKED: ("This API key has been revoked", "revoked_api_key"),
+    KeyState.EXPIRED: ("This API key has expired", "expired_api_key"),
+    KeyState.DISABLED: ("This API key is disabled (its user or team was removed)", "disabled_api_key"),
+}
 
 
 class Authenticator:
-    def __init__(self, api_keys: list[str], dev_mode: bool) -> None:
-        self.dev_mode = dev_mode
-        self._principals = {key_digest(k): Principal(key_id=key_id(k)) for k in api_keys}
+    def __init__(
+        self, identities: IdentityCache, dev_mode: bool | None, admin_key: str | None = None
+    ) -> None:
+        self.identities = identities
+        self._forced_dev_mode = dev_mode
+        self._admin_key = admin_key
+
+    @property
+    def dev_mode(self) -> bool:
+        """Explicit in config, else on while no key exists anywhere (it switches off once one is created)."""
+        if self._forced_dev_mode is not None:
+            return self._forced_dev_mode
+        return not (self._admin_key or self.identities.has_keys)
 
     @property
     def has_keys(self) -> bool:
-        return bool(self._principals)
+        return self.identities.has_keys
 
     def authenticate(self, scope: Scope, *, allow_x_api_key: bool = False) -> Principal:
         token = _bearer(scope)
@@ -40,6 +52,10 @@ class Authenticator:
             raw = header(scope, b"x-api-key")
             token = raw.decode("latin-1").strip() if raw else None
         if self.dev_mode:
+            if token:
+                found = self.identities.lookup(key_digest(token))
+                if isinstance(found, Principal):
+                    return found  # a real key still gets its identity and limits in dev mode
             return _DEV_PRINCIPAL
         if not token:
             raise AuthenticationFailed(
@@ -47,10 +63,13 @@ class Authenticator:
                 + (" or 'x-api-key: <key>'" if allow_x_api_key else ""),
                 code="missing_api_key",
             )
-        principal = self._principals.get(key_digest(token))
-        if principal is None:
-            raise AuthenticationFailed("Invalid API key", code="invalid_api_key")
-        return principal
+        found = self.identities.lookup(key_digest(token))
+        if isinstance(found, Principal):
+            return found
+        if found is not None:
+            message, code = _REFUSALS[found]
+            raise AuthenticationFailed(message, code=code)
+        raise AuthenticationFailed("Invalid API key", code="invalid_api_key")
 
 
 def _bearer(scope: Scope) -> str | None:

@@ -11,12 +11,12 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from bastion.api.asgi import JSON_CONTENT_TYPE, Receive, Scope, Send, new_request_id, send_bytes
+from bastion.api.asgi import JSON_CONTENT_TYPE, Receive, Scope, Send, header, new_request_id, send_bytes
 from bastion.api.errors import anthropic_error_body, openai_error_body
 from bastion.context import RequestContext
-from bastion.errors import GatewayError
+from bastion.errors import GatewayError, InvalidRequest, PermissionDenied
 
 if TYPE_CHECKING:
     from bastion.gateway import Gateway
@@ -28,6 +28,8 @@ access_log = logging.getLogger("bastion.access")
 class Endpoint:
     #: "openai" or "anthropic": picks the error shape
     protocol = "openai"
+    #: requests that reach a model: admitted against limits, settled and written to the ledger
+    metered = False
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
@@ -55,6 +57,8 @@ class Endpoint:
             )
         finally:
             gateway.active -= 1
+        if self.metered and ctx.principal is not None:
+            await gateway.accounting.finish(ctx, status)
         if self.access_log:
             access_log.info(
                 "%s %s %s %d model=%s provider=%s attempts=%d %.1fms",
@@ -68,7 +72,25 @@ class Endpoint:
                 (time.perf_counter() - ctx.started) * 1000,
             )
 
+    async def admit(
+        self, ctx: RequestContext, scope: Scope, group: str, body: dict[str, Any], route: str
+    ) -> None:
+        """The caller may use this model, and every limit that binds the request has room (else 403/429)."""
+        ctx.route = route
+        ctx.feature = _feature(scope)
+        end_user = body.get("user")
+        ctx.end_user = end_user if isinstance(end_user, str) and end_user else None
+        principal = ctx.principal
+        if principal is not None and not principal.may_use(group):
+            raise PermissionDenied(
+                f"This API key may not use model {group!r}", code="model_not_allowed", param="model"
+            )
+        await self.gateway.accounting.admit(
+            ctx, group, body, "embeddings" if route == "embeddings" else "chat"
+        )
+
     async def send_error(self, ctx: RequestContext, send: Send, error: GatewayError) -> int:
+        ctx.error_code = error.code or error.kind
         if ctx.first_byte_at is not None:
             return 200  # the stream already started; relay_stream ended it with an error event
         headers = [JSON_CONTENT_TYPE, *ctx.response_headers()]
@@ -78,3 +100,18 @@ class Endpoint:
             headers.append((name.lower().encode(), value.encode()))
         await send_bytes(send, error.status, self._error_body(error), headers)
         return error.status
+
+
+def _feature(scope: Scope) -> str | None:
+    """The ``x-bastion-feature`` cost tag: short printable ASCII, so it is safe as a label and a column."""
+    raw = header(scope, b"x-bastion-feature")
+    if raw is None:
+        return None
+    text = raw.decode("latin-1").strip()
+    if not text:
+        return None
+    if len(text) > 64 or not text.isascii() or not text.isprintable():
+        raise InvalidRequest(
+            "x-bastion-feature must be at most 64 printable ASCII characters", code="invalid_feature"
+        )
+    return text

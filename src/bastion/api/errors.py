@@ -18,6 +18,7 @@ _ANTHROPIC_TYPES = {
     "not_found_error": "not_found_error",
     "request_too_large": "request_too_large",
     "rate_limit_error": "rate_limit_error",
+    "insufficient_quota": "rate_limit_error",
     "overloaded_error": "overloaded_error",
     "timeout_error": "timeout_error",
     "api_error": "api_error",

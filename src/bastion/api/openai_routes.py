@@ -44,6 +44,7 @@ class OpenAIStreamEncoder:
 
 class ChatCompletions(Endpoint):
     protocol = "openai"
+    metered = True
 
     async def handle(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send) -> int:
         gateway = self.gateway
@@ -52,6 +53,8 @@ class ChatCompletions(Endpoint):
         request = validate_chat_request(body)
         ctx.model = request.model
         group = gateway.router.resolve(request.model, "chat")
+        ctx.stream = request.stream
+        await self.admit(ctx, scope, group.name, request.body, "chat")
         if request.stream:
             first, chunks = await gateway.executor.open_stream(ctx, group, request)
             await relay_stream(ctx, receive, send, first, chunks, OpenAIStreamEncoder(request.include_usage))
@@ -63,6 +66,7 @@ class ChatCompletions(Endpoint):
 
 class Embeddings(Endpoint):
     protocol = "openai"
+    metered = True
 
     async def handle(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send) -> int:
         gateway = self.gateway
@@ -71,6 +75,7 @@ class Embeddings(Endpoint):
         request = validate_embeddings_request(body)
         ctx.model = request.model
         group = gateway.router.resolve(request.model, "embeddings")
+        await self.admit(ctx, scope, group.name, request.body, "embeddings")
         response = await gateway.executor.embeddings(ctx, group, request)
         await send_bytes(send, 200, orjson.dumps(response), [JSON_CONTENT_TYPE, *ctx.response_headers()])
         return 200

@@ -1,0 +1,1 @@
+"""Tokens, prices and the usage ledger: what a request costs, estimated before and exact after."""

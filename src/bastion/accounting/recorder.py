@@ -1,0 +1,192 @@
+"""The accounting stage: reserve before the call, settle and record after it.
+
+``admit`` runs on the request path (after validation, before routing): it sizes the request
+(prompt tokens from the tokenizer plus the output it may produce, and the dollars that could
+cost at the dearest deployment that may answer) only when some limit needs those numbers,
+then asks admission to reserve. ``finish`` runs after the response has gone: it prices what
+the provider reported, settles the reservation, raises budget alerts and queues the ledger row.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from bastion.accounting.catalog import PriceCatalog
+from bastion.accounting.ledger import BatchWriter
+from bastion.accounting.pricing import Cost, request_cost
+from bastion.accounting.tokens import TokenCounter
+from bastion.context import RequestContext
+from bastion.limits.admission import Admission
+from bastion.limits.alerts import BudgetAlerts
+from bastion.store.records import LedgerRow
+from bastion.telemetry.usage_metrics import USAGE
+
+log = logging.getLogger("bastion.accounting")
+
+ZERO_COST = Cost()
+
+
+class UsageRecorder:
+    def __init__(
+        self,
+        *,
+        admission: Admission,
+        alerts: BudgetAlerts,
+        catalog: PriceCatalog,
+        tokens: TokenCounter,
+        ledger: BatchWriter[LedgerRow] | None,
+        default_output_tokens: int,
+        families: dict[str, str],
+    ) -> None:
+        self.admission = admission
+        self.alerts = alerts
+        self.catalog = catalog
+        self.tokens = tokens
+        self.ledger = ledger
+        self.default_output_tokens = default_output_tokens
+        self.families = families  # model group -> tokenizer family of its first deployment
+        self._unpriced_logged: set[tuple[str, str]] = set()
+
+    async def admit(self, ctx: RequestContext, group: str, body: dict[str, Any], kind: str) -> None:
+        """Reserve against every limit that binds this request; raises 429 when one refuses."""
+        scopes = self.admission.scopes(ctx.principal, group, ctx.end_user, ctx.feature)
+        if not scopes:
+            return
+        wants_tokens, wants_dollars = self.admission.needs_estimate(scopes)
+        reserved_tokens = 0
+        reserved_usd = 0.0
+        if wants_tokens or wants_dollars:
+            family = self.families.get(group, "openai")
+            if kind == "embeddings":
+                prompt = self.tokens.count_embedding_input(body.get("input"))
+                output = 0
+            else:
+                prompt = self.tokens.count_chat(body, family)
+                output = _max_output(body, self.default_output_tokens)
+            reserved_tokens = prompt + output
+            if wants_dollars:
+                reserved_usd = self.catalog.reservation_usd(group, prompt, output)
+        ticket = await self.admission.admit(scopes, reserved_tokens, reserved_usd)
+        ctx.ticket = ticket
+        ctx.rate_limit_headers = ticket.headers
+
+    async def finish(self, ctx: RequestContext, status: int) -> None:
+        """Price the answer, settle the reservation, queue the ledger row. Never raises."""
+        try:
+            await self._finish(ctx, status)
+        except Exception:
+            log.exception("accounting failed for request %s", ctx.request_id)
+
+    async def _finish(self, ctx: RequestContext, status: int) -> None:
+        now = time.perf_counter()
+        duration = now - ctx.started
+        usage = ctx.usage if isinstance(ctx.usage, dict) else None
+        ticket = ctx.ticket
+        estimated = False
+        price = None if ctx.degraded else self.catalog.for_answer(ctx.provider, ctx.upstream_model)
+        if usage is not None:
+            cost = request_cost(usage, price, duration) if price is not None else ZERO_COST
+            used_tokens = _int(usage.get("prompt_tokens")) + _int(usage.get("completion_tokens"))
+        elif ctx.first_byte_at is not None and ticket is not None:
+            # a stream cut short before its usage arrived: the provider billed something we cannot
+            # see, so the reservation (an upper bound) stays charged
+            estimated = True
+            used_tokens = ticket.reserved_tokens
+            cost = Cost(total=ticket.reserved_usd, input=ticket.reserved_usd)
+        else:
+            used_tokens = 0
+            cost = ZERO_COST
+        if price is None and usage is not None and ctx.provider and not ctx.degraded:
+            self._note_unpriced(ctx.provider, ctx.upstream_model or "?")
+        if ticket is not None:
+            totals = await self.admission.settle(ticket, used_tokens, cost.total)
+            if totals:
+                await self.alerts.check(ticket.counters, ticket, totals)
+        row = self._row(ctx, status, usage, cost, estimated, duration)
+        self._count(row)
+        if self.ledger is not None and not self.ledger.submit(row):
+            USAGE.ledger_dropped.inc()
+
+    def _row(
+        self,
+        ctx: RequestContext,
+        status: int,
+        usage: dict[str, Any] | None,
+        cost: Cost,
+        estimated: bool,
+        duration: float,
+    ) -> LedgerRow:
+        principal = ctx.principal
+        prompt_details = (usage or {}).get("prompt_tokens_details") or {}
+        completion_details = (usage or {}).get("completion_tokens_details") or {}
+        return LedgerRow(
+            request_id=ctx.request_id,
+            ts=time.time() - duration,
+            key_id=principal.key_id if principal is not None else None,
+            user_id=principal.user_id if principal is not None else None,
+            team_id=principal.team_id if principal is not None else None,
+            end_user=ctx.end_user,
+            feature=ctx.feature,
+            model=ctx.model,
+            provider=ctx.provider,
+            deployment=ctx.upstream_model,
+            route=ctx.route,
+            stream=ctx.stream,
+            prompt_tokens=_int((usage or {}).get("prompt_tokens")),
+            completion_tokens=_int((usage or {}).get("completion_tokens")),
+            cached_tokens=_int(
+                prompt_details.get("cached_tokens") if isinstance(prompt_details, dict) else 0
+            ),
+            cache_write_tokens=_int(
+                prompt_details.get("cache_creation_tokens") if isinstance(prompt_details, dict) else 0
+            ),
+            reasoning_tokens=_int(
+                completion_details.get("reasoning_tokens") if isinstance(completion_details, dict) else 0
+            ),
+            cost_usd=cost.total,
+            usage_estimated=estimated,
+            latency_ms=duration * 1000,
+            ttft_ms=(ctx.first_byte_at - ctx.started) * 1000 if ctx.first_byte_at is not None else None,
+            status=status,
+            error_code=ctx.error_code,
+            attempts=ctx.attempts,
+        )
+
+    def _count(self, row: LedgerRow) -> None:
+        group = row.model or ""
+        if row.prompt_tokens or row.completion_tokens:
+            tokens = USAGE.tokens
+            tokens.labels(group, "input").inc(row.prompt_tokens)
+            tokens.labels(group, "output").inc(row.completion_tokens)
+            if row.cached_tokens:
+                tokens.labels(group, "cached_input").inc(row.cached_tokens)
+            if row.cache_write_tokens:
+                tokens.labels(group, "cache_write").inc(row.cache_write_tokens)
+            if row.reasoning_tokens:
+                tokens.labels(group, "reasoning").inc(row.reasoning_tokens)
+        if row.cost_usd:
+            USAGE.cost.labels(group, row.feature or "").inc(row.cost_usd)
+
+    def _note_unpriced(self, provider: str, model: str) -> None:
+        USAGE.unpriced.labels(provider, model).inc()
+        if (provider, model) not in self._unpriced_logged:
+            self._unpriced_logged.add((provider, model))
+            log.warning(
+                "no price for %s/%s: its requests are counted at $0 (set pricing: in the config)",
+                provider,
+                model,
+            )
+
+
+def _max_output(body: dict[str, Any], default: int) -> int:
+    for name in ("max_completion_tokens", "max_tokens"):
+        value = body.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+    return default
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0

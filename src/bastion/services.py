@@ -1,0 +1,173 @@
+"""What outlives a config reload: storage, limit counters, the ledger queue and the key cache.
+
+A reload builds a new ``Gateway`` (providers, routes, limits) but keeps these: reconnecting
+to the database or dropping counters because a model was added would lose state. Changing
+where state lives (storage URL, limits backend) therefore needs a restart, and says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+from bastion.accounting.ledger import BatchWriter
+from bastion.accounting.tokens import TokenCounter
+from bastion.config import BastionConfig
+from bastion.identity.cache import IdentityCache
+from bastion.limits.alerts import BudgetAlerts
+from bastion.limits.checks import Counters
+from bastion.limits.errors import CountersUnavailable
+from bastion.limits.memory import MemoryCounters
+from bastion.limits.spec import PERIODS, LimitSpec, period_window
+from bastion.store.base import Store
+from bastion.store.factory import open_store
+from bastion.store.records import LedgerRow
+
+log = logging.getLogger("bastion")
+
+#: ledger columns that hold each budget scope's id
+_SCOPE_COLUMNS = {"key": "key_id", "user": "user_id", "team": "team_id", "feature": "feature"}
+
+
+@dataclass(eq=False)
+class Services:
+    store: Store
+    counters: Counters
+    fallback: MemoryCounters | None
+    ledger: BatchWriter[LedgerRow] | None
+    identities: IdentityCache
+    alerts: BudgetAlerts
+    tokens: TokenCounter
+    state_settings: tuple[object, ...]  # what a reload cannot change
+    started: bool = False
+    closed: bool = False
+    _extra: list[object] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, config: BastionConfig) -> Services:
+        storage, limits = config.storage, config.limits
+        store = open_store(storage.url, pool_max_size=storage.pool_max_size)
+        counters: Counters
+        fallback: MemoryCounters | None = None
+        if limits.backend == "redis":
+            from bastion.limits.redis import RedisCounters
+
+            assert limits.redis_url is not None
+            counters = RedisCounters(limits.redis_url)
+            if limits.on_backend_error == "fail_open":
+                fallback = MemoryCounters()
+        else:
+            counters = MemoryCounters()
+        ledger = None
+        if storage.ledger:
+            ledger = BatchWriter(
+                store.write_ledger,
+                name="ledger",
+                flush_interval=storage.ledger_flush_ms / 1000,
+                batch_size=storage.ledger_batch_size,
+                max_queue=storage.ledger_max_queue,
+            )
+        identities = IdentityCache(
+            store, config.server.api_keys, limits.keys, refresh_seconds=limits.identity_refresh_seconds
+        )
+        alerts = BudgetAlerts(limits.alerts.thresholds, limits.alerts.webhook_url)
+        return cls(
+            store=store,
+            counters=counters,
+            fallback=fallback,
+            ledger=ledger,
+            identities=identities,
+            alerts=alerts,
+            tokens=TokenCounter(),
+            state_settings=cls.settings_of(config),
+        )
+
+    @staticmethod
+    def settings_of(config: BastionConfig) -> tuple[object, ...]:
+        storage, limits = config.storage, config.limits
+        return (storage.url, storage.pool_max_size, storage.ledger, limits.backend, limits.redis_url)
+
+    def adopt(self, config: BastionConfig) -> None:
+        """Take what a reload may change (static keys, default key limits); warn about what it may not."""
+        if self.settings_of(config) != self.state_settings:
+            log.warning("storage and limits backend settings changed: they take effect after a restart")
+        self.identities.reconfigure(config.server.api_keys, config.limits.keys)
+
+    async def start(self, config: BastionConfig) -> None:
+        if self.started:
+            return
+        self.started = True
+        await self.store.open()
+        await self.identities.load()
+        try:
+            await self.counters.start()
+        except CountersUnavailable as error:
+            # serve anyway: each request then fails open or closed as configured, and Redis is retried
+            log.error("limits backend unreachable at start-up: %s", error)
+        if self.ledger is not None:
+            self.ledger.start()
+        self.identities.start()
+        await self._seed_budgets(config)
+        if self._limits_in_use(config):
+            # the tokenizer's vocabulary takes ~0.2 s to load: not on the first limited request
+            await asyncio.to_thread(self.tokens.load)
+
+    def _limits_in_use(self, config: BastionConfig) -> bool:
+        limits = config.limits
+        if not (limits.keys.empty and limits.end_users.empty) or limits.models or limits.features:
+            return True
+        return any(
+            p.key_limits is not None or p.user_limits is not None or p.team_limits is not None
+            for p in self.identities.principals.values()
+        )
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        await self.identities.close()
+        if self.ledger is not None:
+            await self.ledger.close()
+        await self.alerts.close()
+        await self.counters.close()
+        if self.fallback is not None:
+            await self.fallback.close()
+        await self.store.close()
+
+    async def _seed_budgets(self, config: BastionConfig) -> None:
+        """Budget counters start from what the ledger says was spent this period (counters live in memory)."""
+        holders: dict[str, dict[str, LimitSpec]] = {"key": {}, "user": {}, "team": {}, "feature": {}}
+        for principal in self.identities.principals.values():
+            if principal.key_limits is not None:
+                holders["key"][principal.key_id] = principal.key_limits
+            if principal.user_id and principal.user_limits is not None:
+                holders["user"][principal.user_id] = principal.user_limits
+            if principal.team_id and principal.team_limits is not None:
+                holders["team"][principal.team_id] = principal.team_limits
+        holders["feature"].update(config.limits.features)
+        try:
+            await self._seed(holders)
+        except Exception as error:
+            log.warning("could not seed budgets from the ledger (they count from zero): %s", error)
+
+    async def _seed(self, holders: dict[str, dict[str, LimitSpec]]) -> None:
+        now = time.time()
+        for kind, specs in holders.items():
+            for period in PERIODS:
+                wanted = {
+                    ident: spec
+                    for ident, spec in specs.items()
+                    if spec.budget is not None and getattr(spec.budget, period) is not None
+                }
+                if not wanted:
+                    continue
+                label, start, end = period_window(period, now)
+                spent = await self.store.spend_since(_SCOPE_COLUMNS[kind], start)
+                expires = end + 86_400.0 if end else 0.0
+                for ident in wanted:
+                    if spent.get(ident):
+                        await self.counters.seed_budget(
+                            f"{kind}:{ident}:usd:{period}:{label}", spent[ident], expires
+                        )

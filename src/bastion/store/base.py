@@ -1,0 +1,161 @@
+"""The one small interface both databases implement (SQLite by default, PostgreSQL at scale).
+
+Nothing on the request path calls it: identities are cached in memory and refreshed, and
+ledger rows arrive in batches from an in-process queue.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+from bastion.store.records import IdentitySnapshot, KeyRecord, LedgerRow, TeamRecord, UserRecord
+
+#: dimensions the usage report can group and filter by (ledger columns)
+USAGE_DIMENSIONS = (
+    "key_id",
+    "user_id",
+    "team_id",
+    "end_user",
+    "feature",
+    "model",
+    "provider",
+    "deployment",
+    "status",
+)
+TIME_BUCKETS = ("hour", "day", "week", "month")
+#: the totals every usage-report row carries, after its group columns (and ``bucket``)
+USAGE_METRICS = (
+    "requests",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "cost_usd",
+    "cost_saved_usd",
+    "cache_hits",
+    "errors",
+    "avg_latency_ms",
+)
+
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
+_KEYWORD_PASSWORD = re.compile(r"(password\s*=\s*)('[^']*'|\S+)", re.IGNORECASE)
+
+
+def redact_secrets(text: str) -> str:
+    """``text`` with passwords in URLs (``scheme://user:secret@host``) and ``password=...`` masked."""
+    return _KEYWORD_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", text))
+
+
+def check_usage_query(
+    group_by: Sequence[str], bucket: str | None, filters: dict[str, Any] | None
+) -> tuple[str, ...]:
+    """Refuse names outside USAGE_DIMENSIONS and TIME_BUCKETS (they become SQL); ``group_by`` deduplicated."""
+    unknown = [name for name in (*group_by, *(filters or {})) if name not in USAGE_DIMENSIONS]
+    if unknown:
+        expected = ", ".join(USAGE_DIMENSIONS)
+        raise ValueError(f"unknown usage dimension {unknown[0]!r}; expected one of {expected}")
+    if bucket is not None and bucket not in TIME_BUCKETS:
+        raise ValueError(f"unknown time bucket {bucket!r}; expected one of {', '.join(TIME_BUCKETS)}")
+    return tuple(dict.fromkeys(group_by))
+
+
+class StoreError(Exception):
+    """The database refused or could not be reached; the message is safe to show an admin."""
+
+
+class Store(ABC):
+    #: "sqlite" | "postgres"
+    dialect: str
+
+    @abstractmethod
+    async def open(self) -> None:
+        """Connect and apply pending migrations (idempotent; safe when several replicas start at once)."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    async def schema_version(self) -> int: ...
+
+    # ----------------------------------------------------------------- identity
+    @abstractmethod
+    async def upsert_team(self, team: TeamRecord) -> TeamRecord:
+        """Create or update; sets ``created_at`` (on create) and ``updated_at`` from the store's clock."""
+
+    @abstractmethod
+    async def upsert_user(self, user: UserRecord) -> UserRecord: ...
+
+    @abstractmethod
+    async def create_key(self, key: KeyRecord) -> KeyRecord: ...
+
+    @abstractmethod
+    async def update_key(self, key: KeyRecord) -> KeyRecord:
+        """Change a key's name, models, limits, metadata or expiry (not its digest)."""
+
+    @abstractmethod
+    async def revoke_key(self, key_id: str) -> KeyRecord | None:
+        """Set ``revoked_at`` and ``updated_at``; None if no such key. Revoking twice keeps the first time."""
+
+    @abstractmethod
+    async def delete_team(self, team_id: str) -> bool:
+        """Soft delete (``deleted_at``), so replicas see the change."""
+
+    @abstractmethod
+    async def delete_user(self, user_id: str) -> bool: ...
+
+    @abstractmethod
+    async def get_team(self, team_id: str) -> TeamRecord | None: ...
+
+    @abstractmethod
+    async def get_user(self, user_id: str) -> UserRecord | None: ...
+
+    @abstractmethod
+    async def get_key(self, key_id: str) -> KeyRecord | None: ...
+
+    @abstractmethod
+    async def list_teams(self) -> list[TeamRecord]:
+        """Teams not deleted."""
+
+    @abstractmethod
+    async def list_users(self, team_id: str | None = None) -> list[UserRecord]: ...
+
+    @abstractmethod
+    async def list_keys(
+        self, user_id: str | None = None, team_id: str | None = None, include_revoked: bool = False
+    ) -> list[KeyRecord]: ...
+
+    @abstractmethod
+    async def identity_changes(self, since: float) -> IdentitySnapshot:
+        """Every team, user and key with ``updated_at >= since`` (0 = all), deleted and revoked included."""
+
+    # ----------------------------------------------------------------- ledger
+    @abstractmethod
+    async def write_ledger(self, rows: Sequence[LedgerRow]) -> None:
+        """Insert a batch in one transaction; a request id already stored is ignored (idempotent retry)."""
+
+    @abstractmethod
+    async def usage_report(
+        self,
+        group_by: Sequence[str],
+        start: float | None = None,
+        end: float | None = None,
+        bucket: str | None = None,
+        filters: dict[str, Any] | None = None,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        """Totals grouped by ``group_by`` (from USAGE_DIMENSIONS) and an optional time ``bucket`` (UTC).
+
+        Each row: the group columns, ``bucket`` (ISO start of the bucket) when asked, and
+        ``requests``, ``prompt_tokens``, ``completion_tokens``, ``cached_tokens``,
+        ``cache_write_tokens``, ``reasoning_tokens``, ``cost_usd``, ``cost_saved_usd``, ``cache_hits``,
+        ``errors`` (status >= 400), ``avg_latency_ms``; ordered by cost descending (then bucket).
+        ``filters`` maps a dimension to a required value.
+        """
+
+    @abstractmethod
+    async def spend_since(self, dimension: str, start: float) -> dict[str, float]:
+        """Sum of ``cost_usd`` per value of ``dimension`` since ``start`` (seeds budget counters)."""

@@ -1,0 +1,279 @@
+"""Numbered schema migrations for each dialect, applied at ``open()`` and recorded in ``schema_migrations``.
+
+A migration is only ever added, never edited once released: version N means the same
+tables everywhere. Each pending migration runs in the transaction that records it, so a
+crash leaves the schema at a known version. Several processes opening at once serialise on
+a lock (``BEGIN IMMEDIATE`` on SQLite, a transaction-scoped advisory lock on PostgreSQL)
+and the later ones find nothing left to do.
+
+The ledger is the table that grows. On PostgreSQL its primary key is ``(ts, request_id)``:
+it doubles as the index on ``ts`` and is already the shape a table partitioned by time
+needs (a partitioned table's unique keys must contain the partition column). The
+separate unique index on ``request_id`` is what makes retried batches idempotent today;
+inserts use ``ON CONFLICT DO NOTHING`` without a target, so they keep working when that
+index gives way to partitioning.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger("bastion.store")
+
+#: first key of the PostgreSQL advisory lock taken while migrating (the second is the schema's hash)
+ADVISORY_LOCK_CLASS = 0x62617374  # "bast"
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sqlite: tuple[str, ...]
+    postgres: tuple[str, ...]
+
+
+_LEDGER_DIMENSION_INDEXES = ("key_id", "user_id", "team_id", "feature", "model")
+
+_SQLITE_V1 = (
+    """CREATE TABLE teams (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL DEFAULT '',
+        limits TEXT NOT NULL DEFAULT '{}',
+        metadata TEXT NOT NULL DEFAULT '{}',
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        deleted_at REAL
+    )""",
+    "CREATE INDEX teams_updated_at ON teams (updated_at)",
+    """CREATE TABLE users (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL DEFAULT '',
+        team_id TEXT,
+        limits TEXT NOT NULL DEFAULT '{}',
+        metadata TEXT NOT NULL DEFAULT '{}',
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        deleted_at REAL
+    )""",
+    "CREATE INDEX users_updated_at ON users (updated_at)",
+    "CREATE INDEX users_team_id ON users (team_id)",
+    """CREATE TABLE keys (
+        id TEXT PRIMARY KEY,
+        digest TEXT NOT NULL,
+        prefix TEXT NOT NULL,
+        name TEXT NOT NULL DEFAULT '',
+        user_id TEXT,
+        team_id TEXT,
+        models TEXT NOT NULL DEFAULT '[]',
+        limits TEXT NOT NULL DEFAULT '{}',
+        metadata TEXT NOT NULL DEFAULT '{}',
+        expires_at REAL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        revoked_at REAL
+    )""",
+    "CREATE UNIQUE INDEX keys_digest ON keys (digest)",
+    "CREATE INDEX keys_updated_at ON keys (updated_at)",
+    "CREATE INDEX keys_user_id ON keys (user_id)",
+    "CREATE INDEX keys_team_id ON keys (team_id)",
+    """CREATE TABLE ledger (
+        request_id TEXT NOT NULL,
+        ts REAL NOT NULL,
+        key_id TEXT,
+        user_id TEXT,
+        team_id TEXT,
+        end_user TEXT,
+        feature TEXT,
+        model TEXT,
+        provider TEXT,
+        deployment TEXT,
+        route TEXT,
+        stream INTEGER NOT NULL DEFAULT 0,
+        prompt_tokens INTEGER NOT NULL DEFAULT 0,
+        completion_tokens INTEGER NOT NULL DEFAULT 0,
+        cached_tokens INTEGER NOT NULL DEFAULT 0,
+        cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+        reasoning_tokens INTEGER NOT NULL DEFAULT 0,
+        cost_usd REAL NOT NULL DEFAULT 0,
+        usage_estimated INTEGER NOT NULL DEFAULT 0,
+        cache_hit TEXT,
+        cost_saved_usd REAL NOT NULL DEFAULT 0,
+        latency_ms REAL NOT NULL DEFAULT 0,
+        ttft_ms REAL,
+        status INTEGER NOT NULL DEFAULT 200,
+        error_code TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0
+    )""",
+    "CREATE UNIQUE INDEX ledger_request_id ON ledger (request_id)",
+    "CREATE INDEX ledger_ts ON ledger (ts)",
+    *(f"CREATE INDEX ledger_{column}_ts ON ledger ({column}, ts)" for column in _LEDGER_DIMENSION_INDEXES),
+)
+
+_POSTGRES_V1 = (
+    """CREATE TABLE teams (
+        id text PRIMARY KEY,
+        name text NOT NULL DEFAULT '',
+        limits jsonb NOT NULL DEFAULT '{}',
+        metadata jsonb NOT NULL DEFAULT '{}',
+        created_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        deleted_at timestamptz
+    )""",
+    "CREATE INDEX teams_updated_at ON teams (updated_at)",
+    """CREATE TABLE users (
+        id text PRIMARY KEY,
+        name text NOT NULL DEFAULT '',
+        team_id text,
+        limits jsonb NOT NULL DEFAULT '{}',
+        metadata jsonb NOT NULL DEFAULT '{}',
+        created_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        deleted_at timestamptz
+    )""",
+    "CREATE INDEX users_updated_at ON users (updated_at)",
+    "CREATE INDEX users_team_id ON users (team_id)",
+    """CREATE TABLE keys (
+        id text PRIMARY KEY,
+        digest text NOT NULL,
+        prefix text NOT NULL,
+        name text NOT NULL DEFAULT '',
+        user_id text,
+        team_id text,
+        models jsonb NOT NULL DEFAULT '[]',
+        limits jsonb NOT NULL DEFAULT '{}',
+        metadata jsonb NOT NULL DEFAULT '{}',
+        expires_at timestamptz,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        revoked_at timestamptz
+    )""",
+    "CREATE UNIQUE INDEX keys_digest ON keys (digest)",
+    "CREATE INDEX keys_updated_at ON keys (updated_at)",
+    "CREATE INDEX keys_user_id ON keys (user_id)",
+    "CREATE INDEX keys_team_id ON keys (team_id)",
+    """CREATE TABLE ledger (
+        ts timestamptz NOT NULL,
+        request_id text NOT NULL,
+        key_id text,
+        user_id text,
+        team_id text,
+        end_user text,
+        feature text,
+        model text,
+        provider text,
+        deployment text,
+        route text,
+        stream boolean NOT NULL DEFAULT false,
+        prompt_tokens integer NOT NULL DEFAULT 0,
+        completion_tokens integer NOT NULL DEFAULT 0,
+        cached_tokens integer NOT NULL DEFAULT 0,
+        cache_write_tokens integer NOT NULL DEFAULT 0,
+        reasoning_tokens integer NOT NULL DEFAULT 0,
+        cost_usd double precision NOT NULL DEFAULT 0,
+        usage_estimated boolean NOT NULL DEFAULT false,
+        cache_hit text,
+        cost_saved_usd double precision NOT NULL DEFAULT 0,
+        latency_ms double precision NOT NULL DEFAULT 0,
+        ttft_ms double precision,
+        status integer NOT NULL DEFAULT 200,
+        error_code text,
+        attempts integer NOT NULL DEFAULT 0,
+        PRIMARY KEY (ts, request_id)
+    )""",
+    # the primary key (ts, request_id) serves range scans on ts: no separate index on (ts)
+    "CREATE UNIQUE INDEX ledger_request_id ON ledger (request_id)",
+    *(f"CREATE INDEX ledger_{column}_ts ON ledger ({column}, ts)" for column in _LEDGER_DIMENSION_INDEXES),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "teams, users, keys and the usage ledger", _SQLITE_V1, _POSTGRES_V1),
+)
+
+LATEST_VERSION = MIGRATIONS[-1].version
+
+_SQLITE_MIGRATIONS_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at REAL NOT NULL
+)"""
+
+_POSTGRES_MIGRATIONS_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
+    version integer PRIMARY KEY,
+    name text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+)"""
+
+
+def quote_identifier(name: str) -> str:
+    """``name`` as a PostgreSQL identifier that is never parsed as anything else."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _warn_if_newer(version: int) -> None:
+    if version > LATEST_VERSION:
+        # a rolling upgrade: a newer replica migrated first; migrations only add, so carry on
+        log.warning(
+            "database schema is at version %d, newer than this release knows (%d)", version, LATEST_VERSION
+        )
+
+
+async def migrate_sqlite(connection: Any, clock: Callable[[], float]) -> int:
+    """Apply pending migrations on an aiosqlite connection in autocommit mode; return the schema version."""
+    await connection.execute("BEGIN IMMEDIATE")
+    try:
+        await connection.execute(_SQLITE_MIGRATIONS_TABLE)
+        async with connection.execute("SELECT version FROM schema_migrations") as cursor:
+            applied = {row[0] for row in await cursor.fetchall()}
+        for migration in MIGRATIONS:
+            if migration.version in applied:
+                continue
+            for statement in migration.sqlite:
+                await connection.execute(statement)
+            await connection.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (migration.version, migration.name, clock()),
+            )
+            applied.add(migration.version)
+            log.info("sqlite schema migrated to version %d: %s", migration.version, migration.name)
+        await connection.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:
+            await connection.execute("ROLLBACK")
+        raise
+    version = max(applied, default=0)
+    _warn_if_newer(version)
+    return version
+
+
+async def migrate_postgres(connection: Any, schema: str | None) -> int:
+    """Apply pending migrations on an asyncpg connection; return the schema version.
+
+    ``schema`` (created if missing) must be first on the connection's search_path.
+    """
+    async with connection.transaction():
+        lock_name = schema if schema is not None else await connection.fetchval("SELECT current_schema()")
+        await connection.execute(
+            "SELECT pg_advisory_xact_lock($1, hashtext($2))", ADVISORY_LOCK_CLASS, lock_name or ""
+        )
+        if schema is not None:
+            await connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(schema)}")
+        await connection.execute(_POSTGRES_MIGRATIONS_TABLE)
+        applied = {row[0] for row in await connection.fetch("SELECT version FROM schema_migrations")}
+        for migration in MIGRATIONS:
+            if migration.version in applied:
+                continue
+            for statement in migration.postgres:
+                await connection.execute(statement)
+            await connection.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                migration.version,
+                migration.name,
+            )
+            applied.add(migration.version)
+            log.info("postgres schema migrated to version %d: %s", migration.version, migration.name)
+    version = max(applied, default=0)
+    _warn_if_newer(version)
+    return version

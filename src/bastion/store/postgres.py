@@ -1,0 +1,461 @@
+"""The scaled-out store: PostgreSQL through a bounded asyncpg pool, shared by every replica.
+
+Times are ``timestamptz`` in the database and unix seconds (floats) in Python; the clock is
+the database's ``now()``, so replicas on hosts with drifting clocks still agree on what
+changed when. JSON columns are JSONB. Each call takes a pooled connection for one statement
+(or one short read-only snapshot) and gives it back: no transaction waits on anything but
+the database.
+
+Ledger batches go in with one pipelined ``executemany`` of ``INSERT … ON CONFLICT DO
+NOTHING``: asyncpg sends every row's bind/execute in one round trip and one implicit
+transaction, so a batch is atomic and a retried batch is harmless (request ids already
+stored are skipped). ``COPY`` into a temporary table and ``INSERT … SELECT`` would be faster
+for very large batches, but it costs three round trips and a temporary table (catalog churn)
+per batch, which batches of about a thousand rows every 100 ms do not need.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import fields
+from datetime import UTC, datetime
+from operator import attrgetter
+from typing import Any
+
+import asyncpg
+import orjson
+
+from bastion.store.base import USAGE_METRICS, Store, StoreError, check_usage_query, redact_secrets
+from bastion.store.migrations import migrate_postgres, quote_identifier
+from bastion.store.records import IdentitySnapshot, KeyRecord, LedgerRow, TeamRecord, UserRecord
+
+
+def _epochs(*columns: str) -> str:
+    return ", ".join(f"extract(epoch FROM {column})::float8 AS {column}" for column in columns)
+
+
+_TEAM_COLUMNS = "id, name, limits, metadata, " + _epochs("created_at", "updated_at", "deleted_at")
+_USER_COLUMNS = "id, name, team_id, limits, metadata, " + _epochs("created_at", "updated_at", "deleted_at")
+_KEY_COLUMNS = "id, digest, prefix, name, user_id, team_id, models, limits, metadata, " + _epochs(
+    "expires_at", "created_at", "updated_at", "revoked_at"
+)
+_LEDGER_FIELDS = tuple(field.name for field in fields(LedgerRow))
+_LEDGER_VALUES = attrgetter(*_LEDGER_FIELDS)
+_INSERT_LEDGER = "INSERT INTO ledger ({}) VALUES ({}) ON CONFLICT DO NOTHING".format(
+    ", ".join(_LEDGER_FIELDS),
+    ", ".join(
+        f"to_timestamp(${position})" if name == "ts" else f"${position}"
+        for position, name in enumerate(_LEDGER_FIELDS, start=1)
+    ),
+)
+_TOTALS = """count(*) AS requests,
+    sum(prompt_tokens) AS prompt_tokens,
+    sum(completion_tokens) AS completion_tokens,
+    sum(cached_tokens) AS cached_tokens,
+    sum(cache_write_tokens) AS cache_write_tokens,
+    sum(reasoning_tokens) AS reasoning_tokens,
+    sum(cost_usd) AS cost_usd,
+    sum(cost_saved_usd) AS cost_saved_usd,
+    count(*) FILTER (WHERE cache_hit IS NOT NULL AND cache_hit <> 'miss') AS cache_hits,
+    count(*) FILTER (WHERE status >= 400) AS errors,
+    avg(latency_ms) AS avg_latency_ms"""
+_FLOAT_TOTALS = ("cost_usd", "cost_saved_usd", "avg_latency_ms")
+_INTEGER_DIMENSIONS = frozenset({"status"})
+_CLOSE_TIMEOUT_SECONDS = 10.0
+
+
+def _json(value: Any) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError as error:
+        raise StoreError(f"limits, metadata and models must be JSON: {error}") from error
+
+
+async def _init_connection(connection: asyncpg.Connection) -> None:
+    await connection.set_type_codec("jsonb", encoder=_json, decoder=orjson.loads, schema="pg_catalog")
+
+
+@contextmanager
+def _errors(action: str) -> Iterator[None]:
+    """Driver and server failures as StoreError, with any password masked."""
+    try:
+        yield
+    except StoreError:
+        raise
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as error:
+        raise StoreError(redact_secrets(f"{action}: {error}")) from error
+
+
+class PostgresStore(Store):
+    dialect = "postgres"
+
+    def __init__(
+        self,
+        dsn: str,
+        min_size: int = 1,
+        max_size: int = 10,
+        schema: str | None = None,
+        *,
+        connect_timeout: float = 10.0,
+        command_timeout: float | None = 60.0,
+    ) -> None:
+        self._dsn = dsn
+        self.min_size = min_size
+        self.max_size = max_size
+        self.schema = schema
+        self.connect_timeout = connect_timeout
+        self.command_timeout = command_timeout
+        self._pool: asyncpg.Pool | None = None
+        self._open_lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({redact_secrets(self._dsn)!r}, schema={self.schema!r})"
+
+    # ----------------------------------------------------------------- lifecycle
+    async def open(self) -> None:
+        async with self._open_lock:
+            if self._pool is not None:
+                return
+            server_settings = {"application_name": "bastion"}
+            if self.schema is not None:
+                server_settings["search_path"] = quote_identifier(self.schema)
+            with _errors(f"cannot connect to PostgreSQL at {self._dsn}"):
+                pool = await asyncpg.create_pool(
+                    self._dsn,
+                    min_size=self.min_size,
+                    max_size=self.max_size,
+                    init=_init_connection,
+                    server_settings=server_settings,
+                    timeout=self.connect_timeout,
+                    command_timeout=self.command_timeout,
+                )
+            try:
+                with _errors("cannot migrate the PostgreSQL schema"):
+                    async with pool.acquire() as connection:
+                        await migrate_postgres(connection, self.schema)
+            except BaseException:
+                pool.terminate()
+                raise
+            self._pool = pool
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        try:
+            await asyncio.wait_for(pool.close(), _CLOSE_TIMEOUT_SECONDS)
+        except TimeoutError:
+            pool.terminate()
+
+    def _require_pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise StoreError("the PostgreSQL store is not open")
+        return self._pool
+
+    async def _fetch(self, action: str, sql: str, *arguments: Any) -> list[asyncpg.Record]:
+        pool = self._require_pool()
+        with _errors(action):
+            return await pool.fetch(sql, *arguments)
+
+    async def _fetchrow(self, action: str, sql: str, *arguments: Any) -> asyncpg.Record | None:
+        pool = self._require_pool()
+        with _errors(action):
+            return await pool.fetchrow(sql, *arguments)
+
+    async def schema_version(self) -> int:
+        row = await self._fetchrow("cannot read the schema", "SELECT max(version) FROM schema_migrations")
+        return int(row[0] or 0) if row is not None else 0
+
+    # ----------------------------------------------------------------- identity
+    async def upsert_team(self, team: TeamRecord) -> TeamRecord:
+        row = await self._fetchrow(
+            f"cannot save team {team.id!r}",
+            "INSERT INTO teams (id, name, limits, metadata, created_at, updated_at) "
+            "VALUES ($1, $2, $3, $4, now(), now()) "
+            "ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, limits = EXCLUDED.limits, "
+            "metadata = EXCLUDED.metadata, updated_at = now(), deleted_at = NULL "
+            f"RETURNING {_TEAM_COLUMNS}",
+            team.id,
+            team.name,
+            team.limits,
+            team.metadata,
+        )
+        assert row is not None
+        return _team(row)
+
+    async def upsert_user(self, user: UserRecord) -> UserRecord:
+        row = await self._fetchrow(
+            f"cannot save user {user.id!r}",
+            "INSERT INTO users (id, name, team_id, limits, metadata, created_at, updated_at) "
+            "VALUES ($1, $2, $3, $4, $5, now(), now()) "
+            "ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, team_id = EXCLUDED.team_id, "
+            "limits = EXCLUDED.limits, metadata = EXCLUDED.metadata, updated_at = now(), deleted_at = NULL "
+            f"RETURNING {_USER_COLUMNS}",
+            user.id,
+            user.name,
+            user.team_id,
+            user.limits,
+            user.metadata,
+        )
+        assert row is not None
+        return _user(row)
+
+    async def create_key(self, key: KeyRecord) -> KeyRecord:
+        try:
+            row = await self._fetchrow(
+                f"cannot create key {key.id!r}",
+                "INSERT INTO keys (id, digest, prefix, name, user_id, team_id, models, limits, metadata, "
+                "expires_at, created_at, updated_at) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, to_timestamp($10), now(), now()) "
+                f"RETURNING {_KEY_COLUMNS}",
+                key.id,
+                key.digest,
+                key.prefix,
+                key.name,
+                key.user_id,
+                key.team_id,
+                key.models,
+                key.limits,
+                key.metadata,
+                key.expires_at,
+            )
+        except StoreError as error:
+            if isinstance(error.__cause__, asyncpg.UniqueViolationError):
+                constraint = error.__cause__.constraint_name
+                reason = "another key has the same digest" if constraint == "keys_digest" else "it exists"
+                raise StoreError(f"cannot create key {key.id!r}: {reason}") from None
+            raise
+        assert row is not None
+        return _key(row)
+
+    async def update_key(self, key: KeyRecord) -> KeyRecord:
+        row = await self._fetchrow(
+            f"cannot update key {key.id!r}",
+            "UPDATE keys SET name = $1, models = $2, limits = $3, metadata = $4, "
+            "expires_at = to_timestamp($5), updated_at = now() "
+            f"WHERE id = $6 RETURNING {_KEY_COLUMNS}",
+            key.name,
+            key.models,
+            key.limits,
+            key.metadata,
+            key.expires_at,
+            key.id,
+        )
+        if row is None:
+            raise StoreError(f"no key {key.id!r}")
+        return _key(row)
+
+    async def revoke_key(self, key_id: str) -> KeyRecord | None:
+        row = await self._fetchrow(
+            f"cannot revoke key {key_id!r}",
+            # the first revocation wins: a second one changes nothing, not even updated_at
+            "UPDATE keys SET updated_at = CASE WHEN revoked_at IS NULL THEN now() ELSE updated_at END, "
+            "revoked_at = coalesce(revoked_at, now()) "
+            f"WHERE id = $1 RETURNING {_KEY_COLUMNS}",
+            key_id,
+        )
+        return _key(row) if row is not None else None
+
+    async def delete_team(self, team_id: str) -> bool:
+        return await self._soft_delete("teams", team_id)
+
+    async def delete_user(self, user_id: str) -> bool:
+        return await self._soft_delete("users", user_id)
+
+    async def _soft_delete(self, table: str, row_id: str) -> bool:
+        rows = await self._fetch(
+            f"cannot delete {row_id!r} from {table}",
+            f"UPDATE {table} SET deleted_at = now(), updated_at = now() "
+            "WHERE id = $1 AND deleted_at IS NULL RETURNING id",
+            row_id,
+        )
+        return bool(rows)
+
+    async def get_team(self, team_id: str) -> TeamRecord | None:
+        row = await self._fetchrow(
+            f"cannot read team {team_id!r}", f"SELECT {_TEAM_COLUMNS} FROM teams WHERE id = $1", team_id
+        )
+        return _team(row) if row is not None else None
+
+    async def get_user(self, user_id: str) -> UserRecord | None:
+        row = await self._fetchrow(
+            f"cannot read user {user_id!r}", f"SELECT {_USER_COLUMNS} FROM users WHERE id = $1", user_id
+        )
+        return _user(row) if row is not None else None
+
+    async def get_key(self, key_id: str) -> KeyRecord | None:
+        row = await self._fetchrow(
+            f"cannot read key {key_id!r}", f"SELECT {_KEY_COLUMNS} FROM keys WHERE id = $1", key_id
+        )
+        return _key(row) if row is not None else None
+
+    async def list_teams(self) -> list[TeamRecord]:
+        rows = await self._fetch(
+            "cannot read teams", f"SELECT {_TEAM_COLUMNS} FROM teams WHERE deleted_at IS NULL ORDER BY id"
+        )
+        return [_team(row) for row in rows]
+
+    async def list_users(self, team_id: str | None = None) -> list[UserRecord]:
+        rows = await self._fetch(
+            "cannot read users",
+            f"SELECT {_USER_COLUMNS} FROM users WHERE deleted_at IS NULL "
+            "AND ($1::text IS NULL OR team_id = $1) ORDER BY id",
+            team_id,
+        )
+        return [_user(row) for row in rows]
+
+    async def list_keys(
+        self, user_id: str | None = None, team_id: str | None = None, include_revoked: bool = False
+    ) -> list[KeyRecord]:
+        rows = await self._fetch(
+            "cannot read keys",
+            f"SELECT {_KEY_COLUMNS} FROM keys "
+            "WHERE ($1::text IS NULL OR user_id = $1) AND ($2::text IS NULL OR team_id = $2) "
+            "AND ($3 OR revoked_at IS NULL) ORDER BY created_at, id",
+            user_id,
+            team_id,
+            include_revoked,
+        )
+        return [_key(row) for row in rows]
+
+    async def identity_changes(self, since: float) -> IdentitySnapshot:
+        pool = self._require_pool()
+        with _errors("cannot read identity changes"):
+            async with (
+                pool.acquire() as connection,
+                connection.transaction(isolation="repeatable_read", readonly=True),
+            ):
+                # now() is the transaction's start, at or before its snapshot: a change the
+                # snapshot misses has updated_at >= as_of and is read next time
+                as_of = await connection.fetchval("SELECT extract(epoch FROM now())::float8")
+                changed = "WHERE updated_at >= to_timestamp($1) ORDER BY updated_at"
+                teams = await connection.fetch(f"SELECT {_TEAM_COLUMNS} FROM teams {changed}", since)
+                users = await connection.fetch(f"SELECT {_USER_COLUMNS} FROM users {changed}", since)
+                keys = await connection.fetch(f"SELECT {_KEY_COLUMNS} FROM keys {changed}", since)
+        return IdentitySnapshot(
+            teams=[_team(row) for row in teams],
+            users=[_user(row) for row in users],
+            keys=[_key(row) for row in keys],
+            as_of=as_of,
+        )
+
+    # ----------------------------------------------------------------- ledger
+    async def write_ledger(self, rows: Sequence[LedgerRow]) -> None:
+        if not rows:
+            return
+        pool = self._require_pool()
+        values = [_LEDGER_VALUES(row) for row in rows]
+        with _errors(f"cannot write {len(rows)} ledger rows"):
+            await pool.executemany(_INSERT_LEDGER, values)
+
+    async def usage_report(
+        self,
+        group_by: Sequence[str],
+        start: float | None = None,
+        end: float | None = None,
+        bucket: str | None = None,
+        filters: dict[str, Any] | None = None,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        dimensions = check_usage_query(group_by, bucket, filters)
+        columns = list(dimensions)
+        if bucket is not None:
+            # bucket is one of TIME_BUCKETS (checked above), safe to inline
+            start_of_bucket = f"date_trunc('{bucket}', ts AT TIME ZONE 'UTC')"
+            columns.append(f"extract(epoch FROM {start_of_bucket})::float8 AS bucket")
+        where, arguments = _where(start, end, filters)
+        sql = f"SELECT {', '.join([*columns, _TOTALS])} FROM ledger{where}"
+        positions = [str(position) for position in range(1, len(columns) + 1)]
+        if positions:
+            sql += f" GROUP BY {', '.join(positions)}"
+        cost_position = len(columns) + 7  # requests, 5 token totals, then cost_usd
+        order = [f"{cost_position} DESC"]
+        if bucket is not None:
+            order.append(str(len(columns)))
+        order.extend(positions[: len(dimensions)])
+        arguments.append(limit)
+        sql += f" ORDER BY {', '.join(order)} LIMIT ${len(arguments)}"
+        rows = await self._fetch("cannot read the usage report", sql, *arguments)
+        return [_report_row(row, dimensions, bucket is not None) for row in rows if row["requests"]]
+
+    async def spend_since(self, dimension: str, start: float) -> dict[str, float]:
+        check_usage_query((dimension,), None, None)
+        rows = await self._fetch(
+            "cannot read spend",
+            f"SELECT {dimension}, sum(cost_usd) FROM ledger "
+            f"WHERE ts >= to_timestamp($1) AND {dimension} IS NOT NULL GROUP BY 1",
+            start,
+        )
+        return {row[0]: float(row[1]) for row in rows}
+
+
+def _where(start: float | None, end: float | None, filters: dict[str, Any] | None) -> tuple[str, list[Any]]:
+    conditions: list[str] = []
+    arguments: list[Any] = []
+    if start is not None:
+        arguments.append(start)
+        conditions.append(f"ts >= to_timestamp(${len(arguments)})")
+    if end is not None:
+        arguments.append(end)
+        conditions.append(f"ts < to_timestamp(${len(arguments)})")
+    for dimension, value in (filters or {}).items():
+        if value is None:
+            conditions.append(f"{dimension} IS NULL")
+        else:
+            arguments.append(int(value) if dimension in _INTEGER_DIMENSIONS else str(value))
+            conditions.append(f"{dimension} = ${len(arguments)}")
+    return (f" WHERE {' AND '.join(conditions)}" if conditions else ""), arguments
+
+
+def _report_row(row: asyncpg.Record, dimensions: Sequence[str], bucketed: bool) -> dict[str, Any]:
+    result = {dimension: row[dimension] for dimension in dimensions}
+    if bucketed:
+        result["bucket"] = datetime.fromtimestamp(row["bucket"], UTC).isoformat()
+    for name in USAGE_METRICS:
+        result[name] = float(row[name] or 0.0) if name in _FLOAT_TOTALS else int(row[name] or 0)
+    return result
+
+
+def _team(row: asyncpg.Record) -> TeamRecord:
+    return TeamRecord(
+        id=row["id"],
+        name=row["name"],
+        limits=row["limits"],
+        metadata=row["metadata"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        deleted_at=row["deleted_at"],
+    )
+
+
+def _user(row: asyncpg.Record) -> UserRecord:
+    return UserRecord(
+        id=row["id"],
+        name=row["name"],
+        team_id=row["team_id"],
+        limits=row["limits"],
+        metadata=row["metadata"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        deleted_at=row["deleted_at"],
+    )
+
+
+def _key(row: asyncpg.Record) -> KeyRecord:
+    return KeyRecord(
+        id=row["id"],
+        digest=row["digest"],
+        prefix=row["prefix"],
+        name=row["name"],
+        user_id=row["user_id"],
+        team_id=row["team_id"],
+        models=row["models"],
+        limits=row["limits"],
+        metadata=row["metadata"],
+        expires_at=row["expires_at"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        revoked_at=row["revoked_at"],
+    )
