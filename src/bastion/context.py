@@ -39,6 +39,9 @@ class RequestContext:
     ticket: Any = None  # the admission reservation to settle after the response
     rate_limit_headers: list[tuple[bytes, bytes]] | None = None
     error_code: str | None = None
+    cache_status: str | None = None  # "hit" | "semantic-hit" | "miss"; None when the cache is off
+    cache_similarity: float | None = None  # cosine similarity of a semantic hit
+    cost_saved_usd: float = 0.0  # what a cache hit would have cost upstream
 
     def response_headers(self) -> list[tuple[bytes, bytes]]:
         """The ``x-request-id`` and ``x-bastion-*`` headers every answer carries."""
@@ -55,6 +58,8 @@ class RequestContext:
             headers.append((b"x-bastion-hedged", b"true"))
         if self.degraded is not None:
             headers.append((b"x-bastion-degraded", self.degraded.encode()))
+        if self.cache_status is not None:
+            headers.append((b"x-bastion-cache", self.cache_status.encode()))
         if self.rate_limit_headers:
             headers.extend(self.rate_limit_headers)
         return headers

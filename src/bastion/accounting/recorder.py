@@ -85,8 +85,14 @@ class UsageRecorder:
         usage = ctx.usage if isinstance(ctx.usage, dict) else None
         ticket = ctx.ticket
         estimated = False
+        served_from_cache = ctx.cache_status in ("hit", "semantic-hit")
         price = None if ctx.degraded else self.catalog.for_answer(ctx.provider, ctx.upstream_model)
-        if usage is not None:
+        if served_from_cache:
+            # nothing went upstream: no tokens used, no cost (the saving is on the ledger row)
+            usage = None
+            used_tokens = 0
+            cost = ZERO_COST
+        elif usage is not None:
             cost = request_cost(usage, price, duration) if price is not None else ZERO_COST
             used_tokens = _int(usage.get("prompt_tokens")) + _int(usage.get("completion_tokens"))
         elif ctx.first_byte_at is not None and ticket is not None:
@@ -98,7 +104,13 @@ class UsageRecorder:
         else:
             used_tokens = 0
             cost = ZERO_COST
-        if price is None and usage is not None and ctx.provider and not ctx.degraded:
+        if (
+            price is None
+            and usage is not None
+            and ctx.provider
+            and not ctx.degraded
+            and not served_from_cache
+        ):
             self._note_unpriced(ctx.provider, ctx.upstream_model or "?")
         if ticket is not None:
             totals = await self.admission.settle(ticket, used_tokens, cost.total)
@@ -147,6 +159,8 @@ class UsageRecorder:
             ),
             cost_usd=cost.total,
             usage_estimated=estimated,
+            cache_hit=ctx.cache_status if ctx.cache_status in ("hit", "semantic-hit") else None,
+            cost_saved_usd=ctx.cost_saved_usd,
             latency_ms=duration * 1000,
             ttft_ms=(ctx.first_byte_at - ctx.started) * 1000 if ctx.first_byte_at is not None else None,
             status=status,
