@@ -42,9 +42,11 @@ def add_commands(commands: Any) -> None:
     revoke = key_commands.add_parser("revoke", help="revoke a key: refused everywhere within seconds")
     revoke.add_argument("key_id")
 
+    people_commands: list[Any] = []
     for kind in ("users", "teams"):
         parser = commands.add_parser(kind, help=f"manage {kind} and their limits and budgets")
         actions = parser.add_subparsers(dest="action", required=True)
+        people_commands.append(actions)
         made = actions.add_parser("create", help=f"create one of the {kind}")
         made.add_argument("id")
         made.add_argument("--name", default="")
@@ -79,8 +81,16 @@ def add_commands(commands: Any) -> None:
     db_commands = db.add_subparsers(dest="action", required=True)
     db_commands.add_parser("upgrade", help="apply pending migrations (the server also does at start-up)")
 
+    # --config also after the action (`bastion keys create --config c.yaml`); SUPPRESS keeps one
+    # given before the action from being reset to the default by the action's own parser
+    leaves = [
+        leaf for group in (key_commands, *people_commands, db_commands) for leaf in group.choices.values()
+    ]
+    config_help = "YAML config naming the storage (default: ./bastion.yaml)"
     for parser in (keys, usage, db, *(commands.choices[k] for k in ("users", "teams"))):
-        parser.add_argument("--config", help="YAML config naming the storage (default: ./bastion.yaml)")
+        parser.add_argument("--config", help=config_help)
+    for action in leaves:
+        action.add_argument("--config", default=argparse.SUPPRESS, help=config_help)
 
 
 def _limit_options(parser: argparse.ArgumentParser) -> None:

@@ -217,6 +217,22 @@ class HedgeConfig(Strict):
 
 Strategy = Literal["p2c", "priority", "weighted", "least_inflight", "lowest_latency"]
 
+#: which requests the cache answers: only repeatable ones (temperature 0 or a seed, or opted in),
+#: every request, or none
+CacheMode = Literal["repeatable", "always", "off"]
+
+
+class GroupCacheConfig(Strict):
+    """A model group's cache settings; unset values inherit the top-level ``cache:`` section."""
+
+    enabled: bool = True
+    mode: CacheMode | None = Field(None, description="default: cache.mode")
+    ttl_seconds: float | None = Field(None, gt=0, description="default: cache.default_ttl_seconds")
+    shared: bool = Field(
+        False, description="one cache for every caller of this group (default: one per team, or key)"
+    )
+    semantic: bool | None = Field(None, description="default: cache.semantic.enabled")
+
 
 class ModelGroupConfig(Strict):
     """A public model name and the deployments that serve it, with how to choose and recover."""
@@ -237,6 +253,7 @@ class ModelGroupConfig(Strict):
     static_reply: str | None = Field(
         None, description="last-resort answer when every deployment and fallback failed"
     )
+    cache: GroupCacheConfig = Field(default_factory=GroupCacheConfig)
 
     @model_validator(mode="before")
     @classmethod
@@ -323,6 +340,44 @@ class LimitsConfig(Strict):
         return self
 
 
+# --------------------------------------------------------------------------- cache
+
+
+class SemanticCacheConfig(Strict):
+    enabled: bool = False
+    embedder: str = Field(
+        "local", description='"local" (bundled small model) or the name of an embeddings model group'
+    )
+    threshold: float | None = Field(
+        None, gt=0, le=1, description="cosine similarity a match needs; default: the embedder's"
+    )
+    max_entries: int = Field(10_000, ge=1, description="vectors kept in the in-memory index")
+
+
+class CacheConfig(Strict):
+    """The response cache: exact (memory or Redis), semantic (in memory), and request coalescing."""
+
+    mode: CacheMode = Field("repeatable", description="off switches the whole stage off")
+    backend: Literal["memory", "redis"] = "memory"
+    redis_url: str | None = Field(None, description="redis://host:6379/0; required by backend: redis")
+    redis_prefix: str = Field("bastion:cache:", description="prefix of every cache key in Redis")
+    max_entries: int = Field(10_000, ge=1, description="memory backend: entries kept (LRU)")
+    max_bytes: int = Field(256 * 1024 * 1024, ge=1024, description="memory backend: bytes kept (LRU)")
+    max_entry_bytes: int = Field(1024 * 1024, ge=256, description="larger answers are not stored")
+    default_ttl_seconds: float = Field(3600.0, gt=0)
+    max_ttl_seconds: float = Field(
+        7 * 86_400.0, gt=0, description="the most a request's x-bastion-cache-ttl may ask for"
+    )
+    coalesce: bool = Field(True, description="identical requests in flight share one upstream call")
+    semantic: SemanticCacheConfig = Field(default_factory=SemanticCacheConfig)
+
+    @model_validator(mode="after")
+    def _redis_url(self) -> CacheConfig:
+        if self.backend == "redis" and not self.redis_url:
+            raise ValueError("backend: redis needs redis_url")
+        return self
+
+
 # --------------------------------------------------------------------------- root
 
 
@@ -333,6 +388,7 @@ class BastionConfig(Strict):
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
     pricing: dict[str, PriceConfig] = Field(
         default_factory=dict, description="per upstream model name: overrides the shipped price table"
     )
@@ -368,4 +424,21 @@ class BastionConfig(Strict):
         for group_name in self.limits.models:
             if group_name not in self.models:
                 raise ValueError(f"limits.models.{group_name}: not a configured model group")
+        self._check_cache()
         return self
+
+    def _check_cache(self) -> None:
+        semantic = self.cache.semantic
+        wanted = semantic.enabled or any(g.cache.semantic for g in self.models.values())
+        if not wanted or semantic.embedder == "local":
+            return
+        target = self.models.get(semantic.embedder)
+        if target is None:
+            raise ValueError(
+                f"cache.semantic.embedder: {semantic.embedder!r} is neither 'local' nor a model group"
+            )
+        if target.kind != "embeddings":
+            raise ValueError(
+                f"cache.semantic.embedder: model group {semantic.embedder!r} is a {target.kind} group, "
+                "not an embeddings group"
+            )

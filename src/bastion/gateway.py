@@ -1,7 +1,8 @@
 """The assembled gateway: config, providers and the stages, built once at start-up (and on reload).
 
 This is the one place the request chain is put together, so a reader can list it:
-authenticate → read + validate → admission (rate limits, budgets: ``accounting.admit``) → route
+authenticate → read + validate → admission (rate limits, budgets: ``accounting.admit``) → cache
+(``cache``: exact, then semantic; identical requests in flight share one upstream call) → route
 → execute (strategy, breakers, retries, fallbacks, provider adapter) → respond → settle the
 reservation and queue the ledger row (``accounting.finish``, after the response).
 """
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from bastion.accounting.catalog import PriceCatalog
 from bastion.accounting.recorder import UsageRecorder
 from bastion.api.auth import Authenticator
+from bastion.cache.stage import CacheStage
 from bastion.config import BastionConfig
 from bastion.limits.admission import Admission
 from bastion.providers.base import Provider
@@ -38,6 +40,7 @@ class Gateway:
     services: Services
     accounting: UsageRecorder
     max_body_bytes: int
+    cache: CacheStage | None = None  # None when no model group caches anything
     fresh_providers: set[str] = field(default_factory=set)  # built by this gateway, not handed over
     started_at: float = field(default_factory=time.time)
     ready: bool = False
@@ -65,7 +68,7 @@ class Gateway:
             window_seconds=budget_config.window_seconds,
             min_retries_per_second=budget_config.min_retries_per_second,
         )
-        return cls(
+        gateway = cls(
             config=config,
             providers=providers,
             router=router,
@@ -76,6 +79,8 @@ class Gateway:
             max_body_bytes=server.max_body_bytes,
             fresh_providers=set(providers) - set(reused),
         )
+        gateway.cache = CacheStage.build(config, services.cache, gateway)
+        return gateway
 
     async def start(self) -> None:
         await self.services.start(self.config)
@@ -86,6 +91,8 @@ class Gateway:
     async def close(self) -> None:
         """Close every provider and the long-lived services (server shutdown)."""
         self.ready = False
+        if self.cache is not None:
+            await self.cache.close()
         for provider in self.providers.values():
             await provider.close()
         await self.services.close()
@@ -110,6 +117,7 @@ def _recorder(config: BastionConfig, services: Services, providers: dict[str, Pr
         fail_closed=limits.on_backend_error == "fail_closed",
     )
     catalog = PriceCatalog(config)
+    log.info("price table %s", catalog.version)
     if catalog.unpriced:
         log.warning(
             "no price known for %s: their requests cost $0 in the ledger and budgets (set pricing:)",

@@ -1,4 +1,4 @@
-"""What outlives a config reload: storage, limit counters, the ledger queue and the key cache.
+"""What outlives a config reload: storage, limit counters, the ledger queue, the key cache and the cache.
 
 A reload builds a new ``Gateway`` (providers, routes, limits) but keeps these: reconnecting
 to the database or dropping counters because a model was added would lose state. Changing
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from bastion.accounting.ledger import BatchWriter
 from bastion.accounting.tokens import TokenCounter
+from bastion.cache.state import CacheState
 from bastion.config import BastionConfig
 from bastion.identity.cache import IdentityCache
 from bastion.limits.alerts import BudgetAlerts
@@ -28,7 +29,13 @@ from bastion.store.records import LedgerRow
 log = logging.getLogger("bastion")
 
 #: ledger columns that hold each budget scope's id
-_SCOPE_COLUMNS = {"key": "key_id", "user": "user_id", "team": "team_id", "feature": "feature"}
+_SCOPE_COLUMNS = {
+    "key": "key_id",
+    "user": "user_id",
+    "team": "team_id",
+    "feature": "feature",
+    "model": "model",
+}
 
 
 @dataclass(eq=False)
@@ -40,6 +47,7 @@ class Services:
     identities: IdentityCache
     alerts: BudgetAlerts
     tokens: TokenCounter
+    cache: CacheState
     state_settings: tuple[object, ...]  # what a reload cannot change
     started: bool = False
     closed: bool = False
@@ -81,6 +89,7 @@ class Services:
             identities=identities,
             alerts=alerts,
             tokens=TokenCounter(),
+            cache=CacheState(config.cache),
             state_settings=cls.settings_of(config),
         )
 
@@ -94,6 +103,8 @@ class Services:
         if self.settings_of(config) != self.state_settings:
             log.warning("storage and limits backend settings changed: they take effect after a restart")
         self.identities.reconfigure(config.server.api_keys, config.limits.keys)
+        if CacheState.settings_of(config.cache) != self.cache.settings:
+            log.warning("cache backend and size settings changed: they take effect after a restart")
 
     async def start(self, config: BastionConfig) -> None:
         if self.started:
@@ -101,6 +112,7 @@ class Services:
         self.started = True
         await self.store.open()
         await self.identities.load()
+        await self.cache.start(config.cache.mode != "off")
         try:
             await self.counters.start()
         except CountersUnavailable as error:
@@ -132,13 +144,14 @@ class Services:
             await self.ledger.close()
         await self.alerts.close()
         await self.counters.close()
+        await self.cache.close()
         if self.fallback is not None:
             await self.fallback.close()
         await self.store.close()
 
     async def _seed_budgets(self, config: BastionConfig) -> None:
         """Budget counters start from what the ledger says was spent this period (counters live in memory)."""
-        holders: dict[str, dict[str, LimitSpec]] = {"key": {}, "user": {}, "team": {}, "feature": {}}
+        holders: dict[str, dict[str, LimitSpec]] = {kind: {} for kind in _SCOPE_COLUMNS}
         for principal in self.identities.principals.values():
             if principal.key_limits is not None:
                 holders["key"][principal.key_id] = principal.key_limits
@@ -147,8 +160,10 @@ class Services:
             if principal.team_id and principal.team_limits is not None:
                 holders["team"][principal.team_id] = principal.team_limits
         holders["feature"].update(config.limits.features)
+        holders["model"].update(config.limits.models)
         try:
             await self._seed(holders)
+            await self._seed_end_users(config.limits.end_users)
         except Exception as error:
             log.warning("could not seed budgets from the ledger (they count from zero): %s", error)
 
@@ -171,3 +186,23 @@ class Services:
                         await self.counters.seed_budget(
                             f"{kind}:{ident}:usd:{period}:{label}", spent[ident], expires
                         )
+
+    async def _seed_end_users(self, spec: LimitSpec) -> None:
+        """End users are counted per tenant (team, else key): rebuild those sums from the ledger."""
+        if spec.budget is None:
+            return
+        now = time.time()
+        for period, _ in spec.budget.periods():
+            label, start, end = period_window(period, now)
+            rows = await self.store.usage_report(
+                ["team_id", "key_id", "end_user"], start=start, limit=1_000_000
+            )
+            spent: dict[str, float] = {}
+            for row in rows:
+                if row.get("end_user") and row.get("cost_usd"):
+                    tenant = row.get("team_id") or row.get("key_id") or "-"
+                    ident = f"{tenant}/{row['end_user']}"
+                    spent[ident] = spent.get(ident, 0.0) + float(row["cost_usd"])
+            expires = end + 86_400.0 if end else 0.0
+            for ident, usd in spent.items():
+                await self.counters.seed_budget(f"end_user:{ident}:usd:{period}:{label}", usd, expires)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -321,9 +321,9 @@ RigFactory = Any
 
 
 @pytest.fixture
-def make_rig(tmp_path: Path) -> Iterator[RigFactory]:
+async def make_rig(tmp_path: Path) -> AsyncIterator[RigFactory]:
     """``make_rig("openai", "anthropic", breaker={...})``: fresh fakes and a server for one scenario."""
-    started: list[tuple[Server, FakeProvider, FakeProvider]] = []
+    started: list[Rig] = []
 
     def build(primary_kind: str, secondary_kind: str, **overrides: Any) -> Rig:
         primary = FAKES[primary_kind]().start()
@@ -331,11 +331,16 @@ def make_rig(tmp_path: Path) -> Iterator[RigFactory]:
         settings = _merge(GROUP_SETTINGS, overrides)
         text = config_text((primary_kind, primary), (secondary_kind, secondary), settings)
         server = start_server(text, tmp_path)
-        started.append((server, primary, secondary))
-        return Rig(server, primary, secondary, settings)
+        rig = Rig(server, primary, secondary, settings)
+        started.append(rig)
+        return rig
 
     yield build
-    for server, primary, secondary in started:
-        stop_server(server)
-        primary.stop()
-        secondary.stop()
+    for rig in started:
+        # close the SDK clients on this loop: a transport left to the garbage collector closes its
+        # socket behind the selector's back, and the next socket to reuse that fd is never woken
+        await rig.oai.close()
+        await rig.claude.close()
+        stop_server(rig.server)
+        rig.primary.stop()
+        rig.secondary.stop()

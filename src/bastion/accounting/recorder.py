@@ -13,6 +13,8 @@ import logging
 import time
 from typing import Any
 
+from prometheus_client import Counter
+
 from bastion.accounting.catalog import PriceCatalog
 from bastion.accounting.ledger import BatchWriter
 from bastion.accounting.pricing import Cost, request_cost
@@ -48,6 +50,7 @@ class UsageRecorder:
         self.default_output_tokens = default_output_tokens
         self.families = families  # model group -> tokenizer family of its first deployment
         self._unpriced_logged: set[tuple[str, str]] = set()
+        self._children: dict[tuple[int, tuple[str, ...]], Counter] = {}
 
     async def admit(self, ctx: RequestContext, group: str, body: dict[str, Any], kind: str) -> None:
         """Reserve against every limit that binds this request; raises 429 when one refuses."""
@@ -171,17 +174,27 @@ class UsageRecorder:
     def _count(self, row: LedgerRow) -> None:
         group = row.model or ""
         if row.prompt_tokens or row.completion_tokens:
-            tokens = USAGE.tokens
-            tokens.labels(group, "input").inc(row.prompt_tokens)
-            tokens.labels(group, "output").inc(row.completion_tokens)
-            if row.cached_tokens:
-                tokens.labels(group, "cached_input").inc(row.cached_tokens)
-            if row.cache_write_tokens:
-                tokens.labels(group, "cache_write").inc(row.cache_write_tokens)
-            if row.reasoning_tokens:
-                tokens.labels(group, "reasoning").inc(row.reasoning_tokens)
+            for kind, value in (
+                ("input", row.prompt_tokens),
+                ("output", row.completion_tokens),
+                ("cached_input", row.cached_tokens),
+                ("cache_write", row.cache_write_tokens),
+                ("reasoning", row.reasoning_tokens),
+            ):
+                if value:
+                    self._child(USAGE.tokens, group, kind).inc(value)
         if row.cost_usd:
-            USAGE.cost.labels(group, row.feature or "").inc(row.cost_usd)
+            self._child(USAGE.cost, group, row.feature or "").inc(row.cost_usd)
+
+    def _child(self, metric: Counter, *labels: str) -> Counter:
+        """A metric's labelled child, cached: ``labels()`` is too slow to call per request."""
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            if len(self._children) > 10_000:  # unbounded feature tags must not grow memory forever
+                self._children.clear()
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def _note_unpriced(self, provider: str, model: str) -> None:
         USAGE.unpriced.labels(provider, model).inc()

@@ -9,6 +9,7 @@ from bastion.api.endpoint import Endpoint
 from bastion.api.openai_schema import parse_json_object
 from bastion.api.streaming import relay_stream
 from bastion.context import RequestContext
+from bastion.providers.base import Json
 from bastion.translate.anthropic_ingress import (
     MessageStreamEncoder,
     chat_response_to_message,
@@ -29,6 +30,12 @@ class Messages(Endpoint):
         group = gateway.router.resolve(request.model, "chat")
         ctx.stream = request.stream
         await self.admit(ctx, scope, group.name, request.body, "messages")
+        cache = gateway.cache
+        if cache is not None:
+            plan = cache.plan(ctx, scope, group.name, request.body)
+            if plan is not None:
+                encoder = MessageStreamEncoder(request.model)
+                return await cache.serve(ctx, plan, group, request, receive, send, _render, encoder)
         if request.stream:
             first, chunks = await gateway.executor.open_stream(ctx, group, request)
             await relay_stream(ctx, receive, send, first, chunks, MessageStreamEncoder(request.model))
@@ -37,3 +44,7 @@ class Messages(Endpoint):
         message = chat_response_to_message(response)
         await send_bytes(send, 200, orjson.dumps(message), [JSON_CONTENT_TYPE, *ctx.response_headers()])
         return 200
+
+
+def _render(response: Json) -> bytes:
+    return orjson.dumps(chat_response_to_message(response))

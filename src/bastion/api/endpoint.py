@@ -61,7 +61,7 @@ class Endpoint:
             await gateway.accounting.finish(ctx, status)
         if self.access_log:
             access_log.info(
-                "%s %s %s %d model=%s provider=%s attempts=%d %.1fms",
+                "%s %s %s %d model=%s provider=%s attempts=%d cache=%s similarity=%s %.1fms",
                 ctx.request_id,
                 scope["method"],
                 scope["path"],
@@ -69,6 +69,8 @@ class Endpoint:
                 ctx.model,
                 ctx.provider,
                 ctx.attempts,
+                ctx.cache_status or "-",
+                "-" if ctx.cache_similarity is None else f"{ctx.cache_similarity:.4f}",
                 (time.perf_counter() - ctx.started) * 1000,
             )
 

@@ -32,7 +32,8 @@ class OpenAIStreamEncoder:
         if not self.include_usage and "usage" in chunk:
             if not chunk.get("choices") and chunk["usage"] is not None:
                 return b""
-            del chunk["usage"]
+            # a copy: the chunk may be shared with other clients of the same upstream call
+            chunk = {name: value for name, value in chunk.items() if name != "usage"}
         return b"data: " + orjson.dumps(chunk) + b"\n\n"
 
     def finish(self) -> bytes:
@@ -55,6 +56,12 @@ class ChatCompletions(Endpoint):
         group = gateway.router.resolve(request.model, "chat")
         ctx.stream = request.stream
         await self.admit(ctx, scope, group.name, request.body, "chat")
+        cache = gateway.cache
+        if cache is not None:
+            plan = cache.plan(ctx, scope, group.name, request.body)
+            if plan is not None:
+                encoder = OpenAIStreamEncoder(request.include_usage)
+                return await cache.serve(ctx, plan, group, request, receive, send, orjson.dumps, encoder)
         if request.stream:
             first, chunks = await gateway.executor.open_stream(ctx, group, request)
             await relay_stream(ctx, receive, send, first, chunks, OpenAIStreamEncoder(request.include_usage))

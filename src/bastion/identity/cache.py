@@ -123,8 +123,7 @@ class IdentityCache:
         self.refused = refused
 
     def _unusable(self, key: KeyRecord) -> str | None:
-        if key.revoked_at is not None:
-            return KeyState.REVOKED
+        # deletion first: deleting a user or team also revokes its keys, and "disabled" says why
         user = self.users.get(key.user_id) if key.user_id else None
         team_id = key.team_id or (user.team_id if user else None)
         team = self.teams.get(team_id) if team_id else None
@@ -132,6 +131,8 @@ class IdentityCache:
             team is not None and team.deleted_at is not None
         ):
             return KeyState.DISABLED
+        if key.revoked_at is not None:
+            return KeyState.REVOKED
         return None
 
     def _principal(self, key: KeyRecord) -> Principal:

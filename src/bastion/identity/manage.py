@@ -123,6 +123,11 @@ class IdentityManager:
     async def delete_team(self, team_id: str) -> None:
         if not await self.store.delete_team(team_id):
             raise NotFound(f"no team {team_id!r}", code="team_not_found")
+        # its keys go with it: a team created later under the same id must not bring them back
+        keys = await self.store.list_keys(team_id=team_id)
+        for user in await self.store.list_users(team_id=team_id):
+            keys += [k for k in await self.store.list_keys(user_id=user.id) if k.team_id is None]
+        await self._revoke_all(keys)
 
     async def _team(self, team_id: str) -> TeamRecord:
         team = await self.store.get_team(team_id)
@@ -165,6 +170,11 @@ class IdentityManager:
     async def delete_user(self, user_id: str) -> None:
         if not await self.store.delete_user(user_id):
             raise NotFound(f"no user {user_id!r}", code="user_not_found")
+        await self._revoke_all(await self.store.list_keys(user_id=user_id))
+
+    async def _revoke_all(self, keys: list[KeyRecord]) -> None:
+        for key in keys:
+            await self.store.revoke_key(key.id)
 
     async def _user(self, user_id: str) -> UserRecord:
         user = await self.store.get_user(user_id)

@@ -25,6 +25,7 @@ from bastion.limits.checks import (
     BudgetAdjustment,
     BudgetCheck,
     Check,
+    CheckResult,
     ConcurrencyCheck,
     ConcurrencyRelease,
     Counters,
@@ -195,7 +196,9 @@ class Admission:
             for period, usd in spec.budget.periods():
                 label, _, end = period_window(period, now)
                 expires = end + BUDGET_GRACE_SECONDS if end else 0.0
-                budget = BudgetCheck(f"{base}:usd:{period}:{label}", usd, ticket.reserved_usd, hard, expires)
+                budget = BudgetCheck(
+                    f"{base}:usd:{period}:{label}", usd, ticket.reserved_usd, hard, expires, resets_at=end
+                )
                 checks.append(budget)
                 owners.append((scope, f"budget_{period}"))
                 ticket.budget_checks.append(budget)
@@ -290,25 +293,32 @@ class Admission:
             return {}
 
 
+_HEADER_NAMES = {
+    kind: (
+        f"x-ratelimit-limit-{kind}".encode(),
+        f"x-ratelimit-remaining-{kind}".encode(),
+        f"x-ratelimit-reset-{kind}".encode(),
+    )
+    for kind in ("requests", "tokens")
+}
+
+
 def rate_limit_headers(decision: Decision, owners: list[tuple[Scope, str]]) -> list[tuple[bytes, bytes]]:
     """OpenAI's ``x-ratelimit-{limit,remaining,reset}-{requests,tokens}``, from the tightest of each kind."""
-    tightest: dict[str, int] = {}
+    tightest: dict[str, CheckResult] = {}
+    results = decision.results
     for index, (_, limit) in enumerate(owners):
-        if limit in ("requests", "tokens"):
+        if limit == "requests" or limit == "tokens":
+            result = results[index]
             best = tightest.get(limit)
-            if best is None or decision.results[index].remaining < decision.results[best].remaining:
-                tightest[limit] = index
+            if best is None or result.remaining < best.remaining:
+                tightest[limit] = result
     headers: list[tuple[bytes, bytes]] = []
-    for kind in ("requests", "tokens"):
-        index = tightest.get(kind)
-        if index is None:
-            continue
-        result = decision.results[index]
-        headers.append((f"x-ratelimit-limit-{kind}".encode(), str(int(result.limit)).encode()))
-        headers.append(
-            (f"x-ratelimit-remaining-{kind}".encode(), str(max(0, int(result.remaining))).encode())
-        )
-        headers.append((f"x-ratelimit-reset-{kind}".encode(), reset_value(result.reset_seconds).encode()))
+    for kind, result in tightest.items():
+        limit_name, remaining_name, reset_name = _HEADER_NAMES[kind]
+        headers.append((limit_name, b"%d" % int(result.limit)))
+        headers.append((remaining_name, b"%d" % max(0, int(result.remaining))))
+        headers.append((reset_name, reset_value(result.reset_seconds).encode()))
     return headers
 
 

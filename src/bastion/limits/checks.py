@@ -40,7 +40,8 @@ class BudgetCheck:
     """USD spent plus reserved in one budget period; a hard budget rejects, a soft one only records.
 
     ``key`` names the scope and the period instance (``...:day:20261127``); ``expires_at`` (unix
-    seconds, 0 = never) is when the counter may be dropped, after the period ended.
+    seconds, 0 = never) is when the counter may be dropped, after the period ended; ``resets_at``
+    is when the period ends, what a refusal's Retry-After counts to (None: ``expires_at``).
     """
 
     key: str
@@ -48,6 +49,7 @@ class BudgetCheck:
     amount_usd: float
     hard: bool
     expires_at: float = 0.0
+    resets_at: float | None = None
 
 
 Check = RateCheck | ConcurrencyCheck | BudgetCheck

@@ -85,7 +85,8 @@ def budget_result(
 ) -> CheckResult:
     """A budget check's result from the nano-dollars counted before the decision (limit in nano too)."""
     left = limit - (spent + amount if applied else spent)
-    reset = check.expires_at - now if check.expires_at else 0.0
+    resets_at = check.expires_at if check.resets_at is None else check.resets_at
+    reset = resets_at - now if resets_at else 0.0
     if reset < 0.0:
         reset = 0.0
     return CheckResult(

@@ -19,7 +19,7 @@ PERIODS: tuple[Period, ...] = ("day", "week", "month", "lifetime")
 class BudgetSpec(BaseModel):
     """USD a scope may spend per calendar period (UTC); ``hard`` rejects, ``soft`` alerts only."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     day: float | None = Field(None, ge=0)
     week: float | None = Field(None, ge=0)
@@ -32,7 +32,7 @@ class BudgetSpec(BaseModel):
 
 
 class LimitSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     requests_per_minute: int | None = Field(None, ge=0)
     tokens_per_minute: int | None = Field(None, ge=0, description="input + output tokens, reserved up front")
@@ -59,8 +59,20 @@ def parse_limits(raw: object) -> LimitSpec:
     return LimitSpec.model_validate(raw)
 
 
+_windows: dict[Period, tuple[str, float, float]] = {}
+
+
 def period_window(period: Period, now: float) -> tuple[str, float, float]:
-    """The period instance ``now`` falls in: its id, start and end (unix seconds, UTC)."""
+    """The period instance ``now`` falls in: its id, start and end (unix seconds, UTC); memoised."""
+    cached = _windows.get(period)
+    if cached is not None and cached[1] <= now < cached[2]:
+        return cached
+    window = _compute_window(period, now)
+    _windows[period] = window
+    return window
+
+
+def _compute_window(period: Period, now: float) -> tuple[str, float, float]:
     if period == "lifetime":
         return "all", 0.0, 0.0
     day = dt.datetime.fromtimestamp(now, dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)

@@ -87,7 +87,8 @@ class RedisFactory:
         self.made: list[RedisCounters] = []
 
     async def __call__(self, clock: Callable[[], float] | None = None) -> RedisCounters:
-        counters = RedisCounters(REDIS_URL, prefix=self.prefix, clock=clock)
+        # a loaded CI machine can stall a round trip past the production 0.25 s; the tests are about semantics
+        counters = RedisCounters(REDIS_URL, prefix=self.prefix, clock=clock, socket_timeout=2.0)
         await counters.start()
         self.made.append(counters)
         return counters
