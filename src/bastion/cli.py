@@ -78,7 +78,31 @@ def _config_check(path: str) -> int:
     for name, group in config.models.items():
         targets = ", ".join(f"{d.provider}/{d.model}" for d in group.deployments)
         print(f"  model {name} ({group.kind}) -> {targets}")
+    print(f"  storage: {_redacted(config.storage.url)}" + ("" if config.storage.ledger else " (ledger off)"))
+    limits = config.limits
+    print(
+        f"  limit counters: {limits.backend}"
+        + (f" ({_redacted(limits.redis_url)})" if limits.redis_url else "")
+    )
+    scoped = [("keys", limits.keys), ("end users", limits.end_users)]
+    scoped += [(f"model {n}", spec) for n, spec in limits.models.items()]
+    scoped += [(f"feature {n}", spec) for n, spec in limits.features.items()]
+    for what, spec in scoped:
+        if not spec.empty:
+            print(f"  limits for {what}: {spec.model_dump(exclude_none=True)}")
+    from bastion.accounting.catalog import PriceCatalog
+
+    unpriced = PriceCatalog(config).unpriced
+    if unpriced:
+        print(f"  no price known for: {', '.join(unpriced)} (counted at $0; set pricing:)")
     return 0
+
+
+def _redacted(url: str | None) -> str:
+    """A storage or Redis URL without its password."""
+    from bastion.store.base import redact_secrets
+
+    return redact_secrets(url or "")
 
 
 def _serve(args: argparse.Namespace) -> int:

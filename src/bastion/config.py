@@ -314,9 +314,6 @@ class LimitsConfig(Strict):
     on_backend_error: Literal["fail_open", "fail_closed"] = Field(
         "fail_open", description="Redis unreachable: fall back to per-process limits, or refuse (503)"
     )
-    per_process_ok: bool = Field(
-        False, description="accept in-memory limits with several workers (each enforces its own)"
-    )
     default_output_tokens: int = Field(
         1024, ge=0, description="tokens reserved for the answer when a request sets no max_tokens"
     )
