@@ -40,6 +40,8 @@ from bastion.telemetry.usage_metrics import USAGE
 log = logging.getLogger("bastion.limits")
 
 MINUTE = 60.0
+#: after the counters backend failed, requests skip it (fail open or closed at once) this long
+BACKEND_RETRY_SECONDS = 1.0
 #: budget counters are kept a day past their period, so a late settlement still finds them
 BUDGET_GRACE_SECONDS = 86_400.0
 
@@ -113,6 +115,7 @@ class Admission:
         self.fail_closed = fail_closed
         self.clock = clock
         self._backend_down = False
+        self._skip_backend_until = 0.0
 
     def scopes(
         self, principal: Principal | None, model: str, end_user: str | None, feature: str | None
@@ -206,8 +209,12 @@ class Admission:
 
     async def _acquire(self, ticket: Ticket, checks: list[Check]) -> Decision:
         try:
+            if self.clock() < self._skip_backend_until:
+                # down a moment ago: do not make every request wait for its own time-out
+                raise CountersUnavailable("skipped: the limits backend failed less than a second ago")
             decision = await self.counters.acquire(checks, ticket.lease_id)
         except CountersUnavailable as error:
+            self._skip_backend_until = self.clock() + BACKEND_RETRY_SECONDS
             if self.fail_closed or self.fallback is None:
                 USAGE.backend_errors.labels("fail_closed").inc()
                 self._note_down(error)
