@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bastion.api.admin import Deployments, Reload
+from bastion.api.admin_experiments import Experiments
 from bastion.api.admin_identity import IdentityAdmin
 from bastion.api.anthropic_routes import Messages
 from bastion.api.asgi import JSON_CONTENT_TYPE, Receive, Scope, Send, send_bytes
@@ -57,6 +58,7 @@ class BastionApp:
         for method, path in self.routes:
             self.allowed_methods.setdefault(path, []).append(method)
         self.identity_admin = IdentityAdmin(self)  # /admin/{keys,users,teams,usage}[/id]: ids in the path
+        self.experiments = Experiments(self)  # /admin/experiments[/name]: A/B comparisons
         self._reload_lock = asyncio.Lock()
         self._retiring: set[asyncio.Task[Any]] = set()
         self._replaced: list[Gateway] = []  # gateways still draining after a reload
@@ -129,6 +131,8 @@ class BastionApp:
                 await handler(scope, receive, send)
             elif path.startswith(("/admin/keys", "/admin/users", "/admin/teams", "/admin/usage")):
                 await self.identity_admin(scope, receive, send)
+            elif path == "/admin/experiments" or path.startswith("/admin/experiments/"):
+                await self.experiments(scope, receive, send)
             else:
                 await self._not_found(scope, send, path)
         elif kind == "lifespan":

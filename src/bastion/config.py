@@ -42,7 +42,14 @@ class ServerConfig(Strict):
 # --------------------------------------------------------------------------- providers
 
 
-class HttpProviderBase(Strict):
+class ProviderPlacement(Strict):
+    """Where a provider runs, for data-residency rules (``routing.rules[].require``)."""
+
+    on_premise: bool = Field(False, description="runs on infrastructure you control")
+    region: str | None = Field(None, description="where requests are processed, e.g. eu, us")
+
+
+class HttpProviderBase(ProviderPlacement):
     base_url: str | None = None
     api_key: str | None = Field(None, repr=False)
     api_key_file: str | None = None
@@ -109,7 +116,7 @@ class OutageWindow(Strict):
     status: int = Field(503, ge=400, le=599)
 
 
-class SimulatorProviderConfig(Strict):
+class SimulatorProviderConfig(ProviderPlacement):
     type: Literal["simulator"]
     ttft_ms: float = Field(0.0, ge=0, description="time to first token")
     tokens_per_second: float = Field(0.0, ge=0, description="0 = as fast as possible")
@@ -125,7 +132,7 @@ class SimulatorProviderConfig(Strict):
     embedding_dimensions: int = Field(64, ge=1, le=4096)
 
 
-class StaticProviderConfig(Strict):
+class StaticProviderConfig(ProviderPlacement):
     type: Literal["static"]
     content: str = Field(description="the reply every request gets")
     finish_reason: Literal["stop", "length"] = "stop"
@@ -273,8 +280,114 @@ class RetryBudgetConfig(Strict):
     min_retries_per_second: float = Field(1.0, ge=0, description="floor so a quiet gateway can still retry")
 
 
+#: a value a rule condition accepts: one, or any of a list
+OneOrMore = str | list[str]
+_RULE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+
+class RuleMatch(Strict):
+    """What a routing rule matches; every condition set must hold (a list means any of its values)."""
+
+    key: OneOrMore | None = Field(None, description="key id or key name")
+    user: OneOrMore | None = None
+    team: OneOrMore | None = None
+    feature: OneOrMore | None = Field(None, description="x-bastion-feature")
+    end_user: OneOrMore | None = Field(None, description="OpenAI `user` / Anthropic metadata.user_id")
+    model: OneOrMore | None = Field(None, description="the model name the client asked for")
+    region: OneOrMore | None = Field(None, description="the x-bastion-region request header")
+    sensitive: OneOrMore | None = Field(None, description="flags set by guards, e.g. pii")
+    metadata: dict[str, OneOrMore] = Field(default_factory=dict, description="the request's metadata")
+    key_metadata: dict[str, OneOrMore] = Field(default_factory=dict, description="the key's metadata")
+    has_tools: bool | None = None
+    has_images: bool | None = None
+    stream: bool | None = None
+    min_prompt_tokens: int | None = Field(None, ge=0, description="estimated prompt tokens at least")
+    max_prompt_tokens: int | None = Field(None, ge=0, description="estimated prompt tokens at most")
+
+
+class RuleRequire(Strict):
+    """Data residency: only deployments whose provider satisfies this may serve (fallbacks included)."""
+
+    region: str | None = None
+    on_premise: bool = False
+
+    @model_validator(mode="after")
+    def _something(self) -> RuleRequire:
+        if self.region is None and not self.on_premise:
+            raise ValueError("require needs region or on_premise: true")
+        return self
+
+
+class RuleSet(Strict):
+    max_tokens: int = Field(ge=1, description="cap: the smaller of the client's and this")
+
+
+class RoutingRule(Strict):
+    """One routing rule: when ``match`` holds, route (``model``), cap (``set``), restrict or refuse."""
+
+    name: str = Field(pattern=_RULE_NAME)
+    match: RuleMatch = Field(default_factory=RuleMatch, description="empty: every chat request")
+    model: str | None = Field(None, description="the model group (or alias) to use instead")
+    set: RuleSet | None = None
+    require: RuleRequire | None = None
+    reject: str | None = Field(None, min_length=1, description="refuse with 403 and this message")
+
+    @model_validator(mode="after")
+    def _actions(self) -> RoutingRule:
+        actions = [n for n in ("model", "set", "require", "reject") if getattr(self, n) is not None]
+        if not actions:
+            raise ValueError(f"rule {self.name!r} has no action: set model, set, require or reject")
+        if self.reject is not None and len(actions) > 1:
+            raise ValueError(f"rule {self.name!r}: reject cannot be combined with {', '.join(actions[:-1])}")
+        return self
+
+
+class AliasTier(Strict):
+    name: str = Field(pattern=_RULE_NAME)
+    model: str
+
+
+class AliasVariant(Strict):
+    name: str = Field(pattern=_RULE_NAME)
+    model: str
+    weight: float = Field(gt=0, description="share of end users, relative to the other variants")
+
+
+class RouteAlias(Strict):
+    """A public model name that is not a group: complexity ``tiers`` or an A/B split (``variants``)."""
+
+    tiers: list[AliasTier] | None = Field(None, min_length=2, description="cheapest first")
+    thresholds: list[float] | None = Field(
+        None, description="score boundaries between tiers (one fewer than tiers); default: the classifier's"
+    )
+    variants: list[AliasVariant] | None = Field(None, min_length=2)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> RouteAlias:
+        if (self.tiers is None) == (self.variants is None):
+            raise ValueError("an alias has either tiers or variants")
+        entries = self.tiers or self.variants or []
+        names = [e.name for e in entries]
+        if len(set(names)) != len(names):
+            raise ValueError("tier and variant names must be unique")
+        if self.thresholds is not None:
+            if self.tiers is None:
+                raise ValueError("thresholds go with tiers")
+            if len(self.thresholds) != len(self.tiers) - 1:
+                raise ValueError(f"{len(self.tiers)} tiers need {len(self.tiers) - 1} thresholds")
+            if any(not 0 < t < 1 for t in self.thresholds) or self.thresholds != sorted(set(self.thresholds)):
+                raise ValueError("thresholds are increasing scores between 0 and 1")
+        return self
+
+
 class RoutingConfig(Strict):
     retry_budget: RetryBudgetConfig = Field(default_factory=RetryBudgetConfig)
+    rules: list[RoutingRule] = Field(
+        default_factory=list, description="evaluated in order for every chat request"
+    )
+    aliases: dict[str, RouteAlias] = Field(
+        default_factory=dict, description="public model names resolved per request: tiers or A/B splits"
+    )
 
 
 # --------------------------------------------------------------------------- storage and limits
@@ -348,11 +461,22 @@ class SemanticCacheConfig(Strict):
     threshold: float | None = Field(
         None, gt=0, le=1, description="cosine similarity a match needs; default: the embedder's"
     )
-    max_entries: int = Field(10_000, ge=1, description="vectors kept in the in-memory index")
+    max_entries: int = Field(
+        10_000, ge=1, description="vectors kept in the in-memory index (and in the Redis stream)"
+    )
+    refresh_ms: float = Field(
+        200.0,
+        ge=0,
+        le=60_000,
+        description="backend redis: a replica reads the others' new vectors at most this often",
+    )
 
 
 class CacheConfig(Strict):
-    """The response cache: exact (memory or Redis), semantic (in memory), and request coalescing."""
+    """The response cache: exact (memory or Redis), semantic, and request coalescing.
+
+    The semantic index is in memory; with the Redis backend every replica's index mirrors the others'.
+    """
 
     mode: CacheMode = Field("repeatable", description="off switches the whole stage off")
     backend: Literal["memory", "redis"] = "memory"
@@ -422,7 +546,45 @@ class BastionConfig(Strict):
             if group_name not in self.models:
                 raise ValueError(f"limits.models.{group_name}: not a configured model group")
         self._check_cache()
+        self._check_routing()
         return self
+
+    def _check_routing(self) -> None:
+        routing = self.routing
+        chat = {name for name, group in self.models.items() if group.kind == "chat"}
+        for alias_name, alias in routing.aliases.items():
+            where = f"routing.aliases.{alias_name}"
+            if alias_name in self.models:
+                raise ValueError(f"{where}: shadows the model group of the same name")
+            for kind, entries in (("tiers", alias.tiers), ("variants", alias.variants)):
+                for position, entry in enumerate(entries or ()):
+                    if entry.model not in chat:
+                        raise ValueError(
+                            f"{where}.{kind}.{position}.model: {entry.model!r} is not a chat group"
+                        )
+        seen: set[str] = set()
+        regions = {p.region for p in self.providers.values() if p.region}
+        for position, rule in enumerate(routing.rules):
+            where = f"routing.rules.{position}"
+            if rule.name in seen or rule.name in routing.aliases:
+                raise ValueError(
+                    f"{where}.name: {rule.name!r} is used twice (rule and alias names are unique)"
+                )
+            seen.add(rule.name)
+            if rule.model is not None and rule.model not in chat and rule.model not in routing.aliases:
+                raise ValueError(f"{where}.model: {rule.model!r} is neither a chat group nor an alias")
+            require = rule.require
+            if require is not None and require.region is not None and require.region not in regions:
+                known = ", ".join(sorted(regions)) or "none"
+                raise ValueError(
+                    f"{where}.require.region: no provider has region {require.region!r} (regions: {known})"
+                )
+            if (
+                require is not None
+                and require.on_premise
+                and not any(p.on_premise for p in self.providers.values())
+            ):
+                raise ValueError(f"{where}.require.on_premise: no provider is marked on_premise: true")
 
     def _check_cache(self) -> None:
         semantic = self.cache.semantic

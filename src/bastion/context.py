@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bastion.identity.principal import Principal
+
+if TYPE_CHECKING:
+    from bastion.routing.residency import Residency
 
 __all__ = ["Principal", "RequestContext"]
 
@@ -42,6 +45,11 @@ class RequestContext:
     cache_status: str | None = None  # "hit" | "semantic-hit" | "miss"; None when the cache is off
     cache_similarity: float | None = None  # cosine similarity of a semantic hit
     cost_saved_usd: float = 0.0  # what a cache hit would have cost upstream
+    sensitive: set[str] = field(default_factory=set)  # flags guards raise (e.g. "pii") for routing rules
+    route_rule: str | None = None  # the routing rules (then the alias) that decided, comma-separated
+    route_reason: str | None = None
+    variant: str | None = None  # the A/B variant this request was assigned
+    residency: Residency | None = None  # deployments allowed by residency rules; None = any
 
     def response_headers(self) -> list[tuple[bytes, bytes]]:
         """The ``x-request-id`` and ``x-bastion-*`` headers every answer carries."""
@@ -60,6 +68,12 @@ class RequestContext:
             headers.append((b"x-bastion-degraded", self.degraded.encode()))
         if self.cache_status is not None:
             headers.append((b"x-bastion-cache", self.cache_status.encode()))
+        if self.route_rule is not None:
+            headers.append((b"x-bastion-route", self.route_rule.encode()))
+            if self.route_reason is not None:
+                headers.append((b"x-bastion-route-reason", self.route_reason.encode("ascii", "replace")))
+            if self.variant is not None:
+                headers.append((b"x-bastion-variant", self.variant.encode()))
         if self.rate_limit_headers:
             headers.extend(self.rate_limit_headers)
         return headers

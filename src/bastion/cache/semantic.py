@@ -343,7 +343,8 @@ class SemanticIndex:
     """An in-memory vector index: per partition, exact cosine search over normalised rows.
 
     Bounded by ``max_entries`` over all partitions; past it the oldest entry goes. Expired rows
-    are never returned and are dropped when a search meets them. Not shared between replicas.
+    are never returned and are dropped when a search meets them. Per process: ``semantic_redis``
+    keeps the indexes of several replicas in step.
     """
 
     def __init__(self, max_entries: int = 100_000, *, clock: Callable[[], float] = time.time) -> None:

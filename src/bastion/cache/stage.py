@@ -95,13 +95,48 @@ class CachePlan:
 
 
 class SemanticLookup:
-    """The semantic side: an embedder, the shared vector index, and the similarity a match needs."""
+    """The semantic side: an embedder, the vector index, and the similarity a match needs.
 
-    def __init__(self, index: Any, embedder: Any, threshold: float, text_of: Callable[[Json], Any]) -> None:
+    ``index`` is this process's ``SemanticIndex``; ``shared_index``, with the Redis backend, is the
+    ``RedisSemanticIndex`` that keeps it in step with the other replicas (searches and additions
+    then go through it).
+    """
+
+    def __init__(
+        self,
+        index: Any,
+        embedder: Any,
+        threshold: float,
+        text_of: Callable[[Json], Any],
+        shared_index: Any = None,
+    ) -> None:
         self.index = index
+        self.shared_index = shared_index
         self.embedder = embedder
         self.threshold = threshold
         self.text_of = text_of
+        # vectors of two embedders are not comparable, even of equal length: each embedder gets
+        # its own partitions (a reload, or replicas on different configs, may change it)
+        self.space = getattr(embedder, "name", "")
+
+    def prefetch(self) -> None:
+        """Start reading the other replicas' new entries, if due, while the caller embeds."""
+        if self.shared_index is not None:
+            self.shared_index.prefetch()
+
+    async def search(self, partition: str, vector: Any, text: str) -> tuple[str, float] | None:
+        """The closest entry that passes the threshold and the detail guard (call ``prefetch`` first)."""
+        if self.shared_index is not None:
+            return await self.shared_index.search(
+                partition, vector, text=text, threshold=self.threshold, prefetched=True
+            )
+        return self.index.search(partition, vector, text=text, threshold=self.threshold)
+
+    async def add(self, partition: str, vector: Any, key: str, expires_at: float, text: str) -> None:
+        if self.shared_index is not None:
+            await self.shared_index.add(partition, vector, key, expires_at, text)
+        else:
+            self.index.add(partition, vector, key, expires_at, text=text)
 
     async def vector(self, text: str) -> Any:
         try:
@@ -207,7 +242,7 @@ class CacheStage:
                 context_hash, text = found
                 # the context hash covers everything but the last user turn: system prompt, earlier
                 # turns, tools, sampling parameters; so only the question itself may differ
-                plan.semantic_partition = f"{partition}|{context_hash}"
+                plan.semantic_partition = f"{partition}|{context_hash}|{self.semantic.space}"
                 plan.semantic_text = text
         return plan
 
@@ -251,17 +286,16 @@ class CacheStage:
         semantic = self.semantic
         if semantic is None or plan.semantic_partition is None or plan.semantic_text is None:
             return None
+        semantic.prefetch()  # the read of other replicas' entries overlaps the embedding
         plan.vector = await semantic.vector(plan.semantic_text)
         if plan.vector is None:
             return None
-        found = semantic.index.search(
-            plan.semantic_partition, plan.vector, text=plan.semantic_text, threshold=semantic.threshold
-        )
+        found = await semantic.search(plan.semantic_partition, plan.vector, plan.semantic_text)
         if found is None or found[1] < semantic.threshold:
             return None
         key, similarity = found
         entry = await self.backend.get(key)
-        if entry is None:
+        if entry is None:  # expired or evicted: forget the vector here
             semantic.index.remove(key)
             return None
         if entry.partition != plan.partition:
@@ -474,8 +508,8 @@ class CacheStage:
         if semantic is not None and plan.semantic_partition is not None and plan.semantic_text is not None:
             vector = plan.vector if plan.vector is not None else await semantic.vector(plan.semantic_text)
             if vector is not None:
-                semantic.index.add(
-                    plan.semantic_partition, vector, plan.key, entry.expires_at, text=plan.semantic_text
+                await semantic.add(
+                    plan.semantic_partition, vector, plan.key, entry.expires_at, plan.semantic_text
                 )
 
     async def close(self) -> None:
@@ -538,9 +572,9 @@ def _semantic_lookup(config: BastionConfig, state: CacheState, gateway: Gateway)
             embedder = state.local_embedder
         else:
             embedder = build_embedder(settings.embedder, gateway)
-        index = state.semantic_index(settings.max_entries)
+        index = state.semantic_index(settings.max_entries, settings.refresh_ms)
     except Exception as error:
         log.error("semantic cache unavailable (%s): the exact cache still works", error)
         return None
     threshold = settings.threshold if settings.threshold is not None else DEFAULT_THRESHOLD
-    return SemanticLookup(index, embedder, threshold, semantic_text)
+    return SemanticLookup(index, embedder, threshold, semantic_text, shared_index=state.shared_index)

@@ -29,6 +29,7 @@ from bastion.context import RequestContext
 from bastion.errors import ProviderError
 from bastion.providers.base import ChatRequest, Deployment, EmbeddingsRequest, Json
 from bastion.providers.static import StaticProvider
+from bastion.routing.residency import UNSATISFIABLE
 from bastion.routing.retry import RetryBudget, wait_before_retry
 from bastion.routing.router import DeploymentState, ModelGroup, Router
 from bastion.routing.strategies import STRATEGIES
@@ -132,6 +133,7 @@ class Executor:
         needs_tokens = any(s.context_window for g in chain for s in g.deployments)
         tokens = estimate_request_tokens(body) if needs_tokens else 0
         last_error: ProviderError | None = None
+        upstream_error: ProviderError | None = None  # the last failure of a deployment that was allowed
         for position, current in enumerate(chain):
             is_last = position == len(chain) - 1
             if position:
@@ -142,7 +144,15 @@ class Executor:
                 result = await self._run_group(ctx, current, call, streaming, tokens, is_last)
             except ProviderError as error:
                 last_error = error
-                if is_last or not (error.retryable or error.code in _FALLBACK_CODES):
+                if error.code != UNSATISFIABLE:
+                    upstream_error = error
+                moves_on = error.retryable or error.code in _FALLBACK_CODES or error.code == UNSATISFIABLE
+                if is_last or not moves_on:
+                    if ctx.residency is not None and moves_on:
+                        # fail closed, and say why nothing else was tried
+                        if upstream_error is None:
+                            raise
+                        raise ctx.residency.unavailable(upstream_error) from error
                     raise
                 continue
             if not streaming and not is_last and current.config.content_policy_fallback and _refused(result):
@@ -206,7 +216,7 @@ class Executor:
                 if not (error.retryable or error.code == "upstream_auth_failed"):
                     raise
                 tried.append(state)
-                if error.code == "upstream_auth_failed" or self._untried(group, tried, tokens):
+                if error.code == "upstream_auth_failed" or self._untried(ctx, group, tried, tokens):
                     continue  # fail over at once: another deployment does not need the backoff
                 delay = wait_before_retry(error.retry_after_seconds, attempts, settings, self.rng)
                 if delay is None:
@@ -219,9 +229,12 @@ class Executor:
     def _fits(self, state: DeploymentState, tokens: int) -> bool:
         return state.context_window is None or tokens <= state.context_window
 
-    def _untried(self, group: ModelGroup, tried: list[DeploymentState], tokens: int) -> bool:
+    def _untried(
+        self, ctx: RequestContext, group: ModelGroup, tried: list[DeploymentState], tokens: int
+    ) -> bool:
         return any(
-            s not in tried and self._fits(s, tokens) and s.breaker.state != "open" for s in group.deployments
+            s not in tried and self._fits(s, tokens) and s.breaker.state != "open"
+            for s in _allowed(ctx, group)
         )
 
     def _pick(
@@ -234,7 +247,10 @@ class Executor:
         allow_open: bool,
     ) -> tuple[DeploymentState, bool] | None:
         """A deployment for the next attempt and whether it is a half-open probe."""
-        fitting = [s for s in group.deployments if self._fits(s, tokens)]
+        deployments = _allowed(ctx, group)
+        if not deployments:
+            raise ctx.residency.unsatisfiable(group.name)  # type: ignore[union-attr]
+        fitting = [s for s in deployments if self._fits(s, tokens)]
         if not fitting:
             raise ProviderError(
                 f"model group {group.name}: the request (~{tokens} tokens) exceeds every deployment's "
@@ -451,6 +467,14 @@ class Executor:
         if observed is None:
             return None  # nothing observed yet: no basis for a hedge
         return max(observed, hedge.min_after_ms / 1000)
+
+
+def _allowed(ctx: RequestContext, group: ModelGroup) -> list[DeploymentState]:
+    """The group's deployments this request may reach (residency rules); all of them without one."""
+    residency = ctx.residency
+    if residency is None:
+        return group.deployments
+    return [s for s in group.deployments if residency.allows(s.provider.name)]
 
 
 def _timeout(state: DeploymentState, what: str, code: str) -> ProviderError:

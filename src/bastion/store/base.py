@@ -24,6 +24,8 @@ USAGE_DIMENSIONS = (
     "provider",
     "deployment",
     "status",
+    "route_rule",
+    "variant",
 )
 TIME_BUCKETS = ("hour", "day", "week", "month")
 #: the totals every usage-report row carries, after its group columns (and ``bucket``)
@@ -39,6 +41,31 @@ USAGE_METRICS = (
     "cache_hits",
     "errors",
     "avg_latency_ms",
+)
+
+#: per (route_rule, variant) of the A/B-split rows: sums and sums of squares, so means and variances
+#: come out of one aggregate query (latency and cost over answered, uncached requests only)
+VARIANT_TOTALS = """route_rule, variant,
+    COUNT(*) AS requests,
+    SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END) AS errors,
+    SUM(CASE WHEN cache_hit IS NOT NULL THEN 1 ELSE 0 END) AS cache_hits,
+    SUM(CASE WHEN status < 400 AND cache_hit IS NULL THEN 1 ELSE 0 END) AS measured,
+    SUM(CASE WHEN status < 400 AND cache_hit IS NULL THEN latency_ms ELSE 0 END) AS latency_sum,
+    SUM(CASE WHEN status < 400 AND cache_hit IS NULL THEN latency_ms * latency_ms ELSE 0 END)
+        AS latency_squares,
+    SUM(CASE WHEN status < 400 AND cache_hit IS NULL THEN cost_usd ELSE 0 END) AS cost_sum,
+    SUM(CASE WHEN status < 400 AND cache_hit IS NULL THEN cost_usd * cost_usd ELSE 0 END) AS cost_squares"""
+VARIANT_COLUMNS = (
+    "route_rule",
+    "variant",
+    "requests",
+    "errors",
+    "cache_hits",
+    "measured",
+    "latency_sum",
+    "latency_squares",
+    "cost_sum",
+    "cost_squares",
 )
 
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
@@ -155,6 +182,12 @@ class Store(ABC):
         ``errors`` (status >= 400), ``avg_latency_ms``; ordered by cost descending (then bucket).
         ``filters`` maps a dimension to a required value.
         """
+
+    @abstractmethod
+    async def variant_totals(
+        self, start: float | None = None, end: float | None = None
+    ) -> list[dict[str, Any]]:
+        """Rows with a ``variant``, totalled per (route_rule, variant): VARIANT_COLUMNS, for A/B reports."""
 
     @abstractmethod
     async def spend_since(self, dimension: str, start: float) -> dict[str, float]:

@@ -190,6 +190,19 @@ _POSTGRES_V1 = (
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "teams, users, keys and the usage ledger", _SQLITE_V1, _POSTGRES_V1),
+    # a nullable column without a default: a catalogue change only, instant on a large ledger
+    Migration(
+        2,
+        "ledger: similarity of a semantic cache hit",
+        ("ALTER TABLE ledger ADD COLUMN cache_similarity REAL",),
+        ("ALTER TABLE ledger ADD COLUMN cache_similarity double precision",),
+    ),
+    Migration(
+        3,
+        "ledger: the routing rule and A/B variant of each request",
+        ("ALTER TABLE ledger ADD COLUMN route_rule TEXT", "ALTER TABLE ledger ADD COLUMN variant TEXT"),
+        ("ALTER TABLE ledger ADD COLUMN route_rule text", "ALTER TABLE ledger ADD COLUMN variant text"),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

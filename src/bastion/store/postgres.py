@@ -27,7 +27,15 @@ from typing import Any
 import asyncpg
 import orjson
 
-from bastion.store.base import USAGE_METRICS, Store, StoreError, check_usage_query, redact_secrets
+from bastion.store.base import (
+    USAGE_METRICS,
+    VARIANT_COLUMNS,
+    VARIANT_TOTALS,
+    Store,
+    StoreError,
+    check_usage_query,
+    redact_secrets,
+)
 from bastion.store.migrations import migrate_postgres, quote_identifier
 from bastion.store.records import IdentitySnapshot, KeyRecord, LedgerRow, TeamRecord, UserRecord
 
@@ -41,6 +49,7 @@ _USER_COLUMNS = "id, name, team_id, limits, metadata, " + _epochs("created_at", 
 _KEY_COLUMNS = "id, digest, prefix, name, user_id, team_id, models, limits, metadata, " + _epochs(
     "expires_at", "created_at", "updated_at", "revoked_at"
 )
+# every LedgerRow field, in order: a new field needs only the migration that adds its column
 _LEDGER_FIELDS = tuple(field.name for field in fields(LedgerRow))
 _LEDGER_VALUES = attrgetter(*_LEDGER_FIELDS)
 _INSERT_LEDGER = "INSERT INTO ledger ({}) VALUES ({}) ON CONFLICT DO NOTHING".format(
@@ -379,6 +388,15 @@ class PostgresStore(Store):
         sql += f" ORDER BY {', '.join(order)} LIMIT ${len(arguments)}"
         rows = await self._fetch("cannot read the usage report", sql, *arguments)
         return [_report_row(row, dimensions, bucket is not None) for row in rows if row["requests"]]
+
+    async def variant_totals(
+        self, start: float | None = None, end: float | None = None
+    ) -> list[dict[str, Any]]:
+        where, arguments = _where(start, end, None)
+        where = f"{where} AND variant IS NOT NULL" if where else " WHERE variant IS NOT NULL"
+        sql = f"SELECT {VARIANT_TOTALS} FROM ledger{where} GROUP BY route_rule, variant"
+        rows = await self._fetch("cannot read the variant totals", sql, *arguments)
+        return [dict(zip(VARIANT_COLUMNS, row, strict=True)) for row in rows]
 
     async def spend_since(self, dimension: str, start: float) -> dict[str, float]:
         check_usage_query((dimension,), None, None)

@@ -92,3 +92,6 @@ class LedgerRow:
     status: int = 200
     error_code: str | None = None
     attempts: int = 0
+    cache_similarity: float | None = None  # cosine similarity of a semantic hit
+    route_rule: str | None = None  # the routing rules, then the alias, that chose the model group
+    variant: str | None = None  # the A/B variant of the alias (last name in route_rule)

@@ -23,7 +23,14 @@ from typing import Any
 import aiosqlite
 import orjson
 
-from bastion.store.base import USAGE_METRICS, Store, StoreError, check_usage_query
+from bastion.store.base import (
+    USAGE_METRICS,
+    VARIANT_COLUMNS,
+    VARIANT_TOTALS,
+    Store,
+    StoreError,
+    check_usage_query,
+)
 from bastion.store.migrations import migrate_sqlite
 from bastion.store.records import IdentitySnapshot, KeyRecord, LedgerRow, TeamRecord, UserRecord
 
@@ -33,6 +40,7 @@ _KEY_COLUMNS = (
     "id, digest, prefix, name, user_id, team_id, models, limits, metadata, "
     "expires_at, created_at, updated_at, revoked_at"
 )
+# every LedgerRow field, in order: a new field needs only the migration that adds its column
 _LEDGER_FIELDS = tuple(field.name for field in fields(LedgerRow))
 _LEDGER_VALUES = attrgetter(*_LEDGER_FIELDS)
 _INSERT_LEDGER = (
@@ -386,6 +394,14 @@ class SQLiteStore(Store):
         sql += f" ORDER BY {', '.join(order)} LIMIT ?"
         rows = await self._read(sql, [*parameters, limit])
         return [_report_row(row, dimensions, bucket is not None) for row in rows if row["requests"]]
+
+    async def variant_totals(
+        self, start: float | None = None, end: float | None = None
+    ) -> list[dict[str, Any]]:
+        where, parameters = _where(start, end, None)
+        where = f"{where} AND variant IS NOT NULL" if where else " WHERE variant IS NOT NULL"
+        sql = f"SELECT {VARIANT_TOTALS} FROM ledger{where} GROUP BY route_rule, variant"
+        return [dict(zip(VARIANT_COLUMNS, row, strict=True)) for row in await self._read(sql, parameters)]
 
     async def spend_since(self, dimension: str, start: float) -> dict[str, float]:
         check_usage_query((dimension,), None, None)

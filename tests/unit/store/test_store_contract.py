@@ -122,6 +122,26 @@ async def test_concurrent_opens_do_not_fail(make_store: StoreMaker) -> None:
     assert len(await stores[0].list_teams()) == 3
 
 
+async def test_an_older_schema_is_upgraded_in_place(
+    make_store: StoreMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bastion.store import migrations
+
+    with monkeypatch.context() as patch:
+        patch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:1])  # a release at version 1
+        old = make_store()
+        await old.open()
+        assert await old.schema_version() == 1
+        await old.upsert_team(TeamRecord("search"))
+        await old.close()
+    new = make_store()
+    await new.open()
+    assert await new.schema_version() == LATEST_VERSION
+    assert [team.id for team in await new.list_teams()] == ["search"]
+    await new.write_ledger([LedgerRow("req-1", ts=T0, cache_hit="semantic-hit", cache_similarity=0.5)])
+    assert await _ledger_cell(new, "cache_similarity", "req-1") == 0.5
+
+
 async def test_unopened_store_raises_store_error(make_store: StoreMaker) -> None:
     with pytest.raises(StoreError):
         await make_store().list_teams()
@@ -442,13 +462,23 @@ async def test_write_ledger_is_idempotent_on_request_id(store: Store) -> None:
 
 
 async def test_write_ledger_batch_is_atomic(store: Store) -> None:
-    good = LedgerRow("req-good", ts=T0, cost_usd=1.0)
+    good = LedgerRow("req-good", ts=T0, cost_usd=1.0, cache_hit="semantic-hit", cache_similarity=0.9134)
     bad = LedgerRow(None, ts=T0)  # type: ignore[arg-type]  # NOT NULL request_id
     with pytest.raises(StoreError):
         await store.write_ledger([good, bad])
     assert await store.usage_report([]) == []
-    await store.write_ledger([good])
-    assert [row["requests"] for row in await store.usage_report([])] == [1]
+    await store.write_ledger([good, LedgerRow("req-exact-hit", ts=T0, cache_hit="hit")])
+    assert [row["requests"] for row in await store.usage_report([])] == [2]
+    assert await _ledger_cell(store, "cache_similarity", "req-good") == 0.9134
+    assert await _ledger_cell(store, "cache_similarity", "req-exact-hit") is None
+
+
+async def _ledger_cell(store: Store, column: str, request_id: str) -> Any:
+    """One stored ledger value, read past the Store interface (which reports only sums)."""
+    sql = f"SELECT {column} FROM ledger WHERE request_id = "
+    if isinstance(store, SQLiteStore):
+        return (await store._read(sql + "?", (request_id,)))[0][0]
+    return await store._require_pool().fetchval(sql + "$1", request_id)  # type: ignore[attr-defined]
 
 
 async def test_usage_report_by_each_dimension(store: Store) -> None:

