@@ -17,17 +17,19 @@ from typing import Any
 
 from bastion.api.admin import Deployments, Reload
 from bastion.api.admin_experiments import Experiments
+from bastion.api.admin_feedback import FeedbackReport
 from bastion.api.admin_identity import IdentityAdmin
 from bastion.api.anthropic_routes import Messages
 from bastion.api.asgi import JSON_CONTENT_TYPE, Receive, Scope, Send, send_bytes
 from bastion.api.errors import anthropic_error_body, openai_error_body
+from bastion.api.feedback import Feedback
 from bastion.api.health import Health, Ready
 from bastion.api.metrics import Metrics
 from bastion.api.openai_routes import ChatCompletions, Embeddings, Models
 from bastion.config import BastionConfig
 from bastion.config_loader import ConfigError
 from bastion.errors import GatewayError, NotFound
-from bastion.gateway import Gateway
+from bastion.gateway import Gateway, is_loopback
 
 log = logging.getLogger("bastion")
 
@@ -68,6 +70,7 @@ class BastionApp:
         embeddings = Embeddings(gateway)
         models = Models(gateway)
         messages = Messages(gateway)
+        feedback = Feedback(gateway)
         routes: dict[tuple[str, str], Handler] = {
             ("GET", "/healthz"): Health(),
             ("GET", "/readyz"): Ready(gateway),
@@ -78,9 +81,11 @@ class BastionApp:
             routes[("POST", f"{prefix}/chat/completions")] = chat
             routes[("POST", f"{prefix}/embeddings")] = embeddings
             routes[("GET", f"{prefix}/models")] = models
+            routes[("POST", f"{prefix}/feedback")] = feedback
         routes[("POST", "/v1/messages")] = messages
         routes[("GET", "/admin/deployments")] = Deployments(self)
         routes[("POST", "/admin/reload")] = Reload(self)
+        routes[("GET", "/admin/feedback")] = FeedbackReport(self)
         return routes
 
     async def reload(self) -> list[str]:
@@ -96,6 +101,14 @@ class BastionApp:
             try:
                 config = self.config_source()
                 successor = Gateway.from_config(config, previous=self.gateway)
+                if successor.would_run_in_dev_mode() and not is_loopback(config.server.host):
+                    problem = (
+                        "the new config leaves no key and no admin key (local development mode) on a "
+                        f"non-loopback address ({config.server.host}): refused"
+                    )
+                    log.error("config reload refused: %s", problem)
+                    return [problem]
+                successor.accept()
                 await successor.start()
             except ConfigError as error:
                 log.error("config reload refused; the running config keeps serving:\n%s", error)

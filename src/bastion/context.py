@@ -40,6 +40,7 @@ class RequestContext:
     end_user: str | None = None  # OpenAI `user` / Anthropic metadata.user_id
     stream: bool = False
     ticket: Any = None  # the admission reservation to settle after the response
+    request_body: Any = None  # the validated chat body (sizes a stream cut before its usage arrived)
     rate_limit_headers: list[tuple[bytes, bytes]] | None = None
     error_code: str | None = None
     cache_status: str | None = None  # "hit" | "semantic-hit" | "miss"; None when the cache is off

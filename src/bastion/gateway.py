@@ -59,11 +59,8 @@ class Gateway:
                     reused[name] = previous.providers[name]
         providers = build_providers(config, reuse=reused)
         server = config.server
-        if previous is not None:
-            services = previous.services
-            services.adopt(config)
-        else:
-            services = Services.build(config)
+        # a reload shares the services; ``accept`` hands them the new config once it is taken
+        services = previous.services if previous is not None else Services.build(config)
         router = Router(config, providers, previous=previous.router if previous else None)
         budget_config = config.routing.retry_budget
         budget = RetryBudget(
@@ -85,6 +82,17 @@ class Gateway:
         )
         gateway.cache = CacheStage.build(config, services.cache, gateway)
         return gateway
+
+    def would_run_in_dev_mode(self) -> bool:
+        """Whether this gateway, once accepted, would accept any token (decided before ``accept``)."""
+        server = self.config.server
+        if server.dev_mode is not None:
+            return server.dev_mode
+        return not (server.admin_key or server.api_keys or self.services.identities.keys)
+
+    def accept(self) -> None:
+        """Hand this config's keys and key defaults to the shared services (after a reload was accepted)."""
+        self.services.adopt(self.config)
 
     async def start(self) -> None:
         await self.services.start(self.config)

@@ -51,6 +51,8 @@ class Services:
     state_settings: tuple[object, ...]  # what a reload cannot change
     started: bool = False
     closed: bool = False
+    _config: BastionConfig | None = None
+    _background: set[asyncio.Task[None]] = field(default_factory=set)
     _extra: list[object] = field(default_factory=list)
 
     @classmethod
@@ -103,6 +105,8 @@ class Services:
         if self.settings_of(config) != self.state_settings:
             log.warning("storage and limits backend settings changed: they take effect after a restart")
         self.identities.reconfigure(config.server.api_keys, config.limits.keys)
+        self._config = config
+        self.reseed_budgets()  # a reload may add budgets mid-period
         if CacheState.settings_of(config.cache) != self.cache.settings:
             log.warning("cache backend and size settings changed: they take effect after a restart")
 
@@ -121,10 +125,24 @@ class Services:
         if self.ledger is not None:
             self.ledger.start()
         self.identities.start()
+        self._config = config
         await self._seed_budgets(config)
+        self.identities.on_change = self.reseed_budgets
         if self._limits_in_use(config):
             # the tokenizer's vocabulary takes ~0.2 s to load: not on the first limited request
             await asyncio.to_thread(self.tokens.load)
+
+    def reseed_budgets(self) -> None:
+        """Seed budget counters again in the background (set-if-absent: live counters are kept).
+
+        A budget created or changed mid-period (admin API, CLI, reload) then starts from what the
+        ledger says was spent this period, not from zero.
+        """
+        if not self.started or self.closed or self._config is None:
+            return
+        task = asyncio.create_task(self._seed_budgets(self._config))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _limits_in_use(self, config: BastionConfig) -> bool:
         limits = config.limits

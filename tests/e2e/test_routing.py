@@ -322,10 +322,10 @@ def test_ab_split_is_sticky_split_by_weight_and_compared(
         low, high = entry["latency_ms"]["ci95"]
         assert low <= entry["latency_ms"]["mean"] <= high
         assert entry["error_rate"]["value"] == 0 and entry["error_rate"]["ci95"][0] == 0
-        assert entry["feedback"] is None
-    assert set(candidate["vs_control"]) == {"latency_ms", "cost_usd", "error_rate"}
+        assert entry["feedback"] == {"n": 0, "mean": None, "ci95": None, "positive_share": None}
+    assert set(candidate["vs_control"]) == {"latency_ms", "cost_usd", "error_rate", "feedback"}
     assert len(candidate["vs_control"]["latency_ms"]["ci95"]) == 2
-    assert report["feedback"] is None
+    assert report["feedback"]["n"] == 0  # no feedback sent in this module: see test_feedback.py
 
     listing = httpx.get(
         f"{gateway.url}/admin/experiments", headers={"authorization": f"Bearer {ADMIN_KEY}"}, timeout=10

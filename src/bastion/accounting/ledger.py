@@ -30,6 +30,8 @@ T = TypeVar("T")
 log = logging.getLogger("bastion.accounting")
 
 _MAX_BACKOFF_EXPONENT = 30
+#: a batch that failed this many times in a row is written row by row, to find rows the database refuses
+ISOLATE_AFTER_FAILURES = 5
 
 
 class BatchWriter(Generic[T]):
@@ -177,6 +179,9 @@ class BatchWriter(Generic[T]):
             try:
                 await self._write(batch)
             except Exception as error:
+                if count > 1 and self._failures >= ISOLATE_AFTER_FAILURES and await self._isolate(batch):
+                    remaining -= count  # the good rows went in one by one; the refused ones are gone
+                    continue
                 self.failed_batches += 1
                 self._failures += 1
                 if self._failures == 1:
@@ -197,6 +202,47 @@ class BatchWriter(Generic[T]):
         if self._dropping and len(self._rows) < self.max_queue:
             log.info("%s: queue has room again; %d rows dropped so far", self.name, self.dropped)
             self._dropping = False
+
+    async def _isolate(self, batch: list[T]) -> bool:
+        """Write a failed batch row by row: True when the database works and only some rows are refused.
+
+        One row the database always rejects (a value it cannot store) must not hold every later
+        row back forever. When at least one row of the batch goes in on its own, the database is
+        up, so the rows it still refuses are dropped (counted and logged); when none goes in, it is
+        the database that is away and the whole batch stays queued for the retry.
+        """
+        refused: list[T] = []
+        written = 0
+        for row in batch:
+            try:
+                await self._write([row])
+            except Exception:
+                refused.append(row)
+            else:
+                written += 1
+        if written == 0:
+            return False
+        still_refused = 0
+        for row in refused:  # once more each: a refusal while the others went in is no blip
+            try:
+                await self._write([row])
+            except Exception:
+                still_refused += 1
+            else:
+                written += 1
+        for _ in range(len(batch)):
+            self._rows.popleft()
+        self.written += written
+        self.dropped += still_refused
+        self._failures = 0
+        if still_refused:
+            log.error(
+                "%s: the database refused %d of %d rows while accepting the rest; those were dropped",
+                self.name,
+                still_refused,
+                len(batch),
+            )
+        return True
 
     def _backoff(self) -> float:
         exponent = min(self._failures - 1, _MAX_BACKOFF_EXPONENT)

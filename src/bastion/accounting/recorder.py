@@ -17,7 +17,7 @@ from prometheus_client import Counter
 
 from bastion.accounting.catalog import PriceCatalog
 from bastion.accounting.ledger import BatchWriter
-from bastion.accounting.pricing import Cost, request_cost
+from bastion.accounting.pricing import Cost, estimate_cost, request_cost
 from bastion.accounting.tokens import TokenCounter
 from bastion.context import RequestContext
 from bastion.limits.admission import Admission
@@ -28,6 +28,8 @@ from bastion.telemetry.usage_metrics import USAGE
 log = logging.getLogger("bastion.accounting")
 
 ZERO_COST = Cost()
+#: distinct x-bastion-feature values that get their own metric label (per process)
+MAX_FEATURE_LABELS = 100
 
 
 class UsageRecorder:
@@ -51,6 +53,7 @@ class UsageRecorder:
         self.families = families  # model group -> tokenizer family of its first deployment
         self._unpriced_logged: set[tuple[str, str]] = set()
         self._children: dict[tuple[int, tuple[str, ...]], Counter] = {}
+        self._feature_labels: set[str] = set()
 
     async def admit(self, ctx: RequestContext, group: str, body: dict[str, Any], kind: str) -> None:
         """Reserve against every limit that binds this request; raises 429 when one refuses."""
@@ -98,12 +101,18 @@ class UsageRecorder:
         elif usage is not None:
             cost = request_cost(usage, price, duration) if price is not None else ZERO_COST
             used_tokens = _int(usage.get("prompt_tokens")) + _int(usage.get("completion_tokens"))
-        elif ctx.first_byte_at is not None and ticket is not None:
+        elif ctx.first_byte_at is not None and ctx.provider and not ctx.degraded:
             # a stream cut short before its usage arrived: the provider billed something we cannot
-            # see, so the reservation (an upper bound) stays charged
+            # see, so the request is charged its reservation (prompt + the output it may produce),
+            # priced at the deployment that answered, and the row says it is an estimate
             estimated = True
-            used_tokens = ticket.reserved_tokens
-            cost = Cost(total=ticket.reserved_usd, input=ticket.reserved_usd)
+            prompt, output = self._reservation_tokens(ctx)
+            used_tokens = prompt + output
+            charged = estimate_cost(prompt, output, price) if price is not None else 0.0
+            if ticket is not None:
+                used_tokens = max(used_tokens, ticket.reserved_tokens)
+                charged = max(charged, ticket.reserved_usd)
+            cost = Cost(total=charged, input=charged)
         else:
             used_tokens = 0
             cost = ZERO_COST
@@ -123,6 +132,11 @@ class UsageRecorder:
         self._count(row)
         if self.ledger is not None and not self.ledger.submit(row):
             USAGE.ledger_dropped.inc()
+
+    def _reservation_tokens(self, ctx: RequestContext) -> tuple[int, int]:
+        body = ctx.request_body if isinstance(ctx.request_body, dict) else {}
+        family = self.families.get(ctx.model or "", "openai")
+        return self.tokens.count_chat(body, family), _max_output(body, self.default_output_tokens)
 
     def _row(
         self,
@@ -187,7 +201,22 @@ class UsageRecorder:
                 if value:
                     self._child(USAGE.tokens, group, kind).inc(value)
         if row.cost_usd:
-            self._child(USAGE.cost, group, row.feature or "").inc(row.cost_usd)
+            self._child(USAGE.cost, group, self._feature_label(row.feature)).inc(row.cost_usd)
+
+    def _feature_label(self, feature: str | None) -> str:
+        """The feature as a metric label: the first ``MAX_FEATURE_LABELS`` tags seen, then ``other``.
+
+        Feature tags come from a client header; a label per value would let any client grow the
+        metrics without bound. The ledger keeps every tag.
+        """
+        if not feature:
+            return ""
+        if feature in self._feature_labels:
+            return feature
+        if len(self._feature_labels) < MAX_FEATURE_LABELS:
+            self._feature_labels.add(feature)
+            return feature
+        return "other"
 
     def _child(self, metric: Counter, *labels: str) -> Counter:
         """A metric's labelled child, cached: ``labels()`` is too slow to call per request."""

@@ -1,7 +1,8 @@
-"""``GET /admin/experiments[/NAME]``: A/B splits compared on latency, cost and error rate.
+"""``GET /admin/experiments[/NAME]``: A/B splits compared on latency, cost, error rate and feedback.
 
-Reads the usage ledger (flushed first, so the last requests count) for the window given by
-``start`` / ``end`` (unix time or ISO 8601; default: everything recorded).
+Reads the usage ledger (flushed first, so the last requests count) and the feedback table for
+the requests in the window given by ``start`` / ``end`` (unix time or ISO 8601; default:
+everything recorded).
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from bastion.errors import GatewayError, NotFound
 from bastion.routing.experiments import compare, totals_by_experiment
 from bastion.routing.splits import SplitAlias
 from bastion.store.base import StoreError
+
+#: (route_rule, variant) pairs read from the feedback table: every one there is, in practice
+_FEEDBACK_GROUPS = 1_000_000
 
 
 class Experiments(AdminEndpoint):
@@ -30,13 +34,16 @@ class Experiments(AdminEndpoint):
         ledger = gateway.services.ledger
         if ledger is not None:
             await ledger.flush()
+        start, end = _when(query.get("start"), "start"), _when(query.get("end"), "end")
+        store = gateway.services.store
         try:
-            rows = await gateway.services.store.variant_totals(
-                start=_when(query.get("start"), "start"), end=_when(query.get("end"), "end")
+            rows = await store.variant_totals(start=start, end=end)
+            scores = await store.feedback_report(
+                ["route_rule", "variant"], start=start, end=end, limit=_FEEDBACK_GROUPS
             )
         except StoreError as error:
             raise GatewayError(f"storage error: {error}", status=503, code="storage_unavailable") from None
-        totals = totals_by_experiment(rows)
+        totals = totals_by_experiment(rows, scores)
         if parts:
             name = parts[0]
             if name not in arms and name not in totals:

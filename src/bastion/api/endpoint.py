@@ -7,6 +7,7 @@ traceback (server side only) and answered with a generic error that names the re
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -48,6 +49,7 @@ class Endpoint:
         ctx = RequestContext(request_id=new_request_id(scope), ingress=self.protocol)
         gateway = self.gateway
         gateway.active += 1
+        status = 499  # what the ledger records if the request is cancelled (server shutting down)
         try:
             status = await self.handle(ctx, scope, receive, send)
         except GatewayError as error:
@@ -59,8 +61,9 @@ class Endpoint:
             )
         finally:
             gateway.active -= 1
-        if self.metered and ctx.principal is not None:
-            await gateway.accounting.finish(ctx, status)
+            if self.metered and ctx.principal is not None:
+                # settled even when cancelled, so no reservation or concurrency slot outlives the request
+                await asyncio.shield(gateway.accounting.finish(ctx, status))
         if self.access_log:
             access_log.info(
                 "%s %s %s %d model=%s provider=%s attempts=%d cache=%s similarity=%s route=%s %.1fms",
@@ -105,6 +108,7 @@ class Endpoint:
         allowed to use either may proceed (rules and aliases are the operator's decision).
         """
         ctx.route = route
+        ctx.request_body = body
         ctx.feature = _feature(scope)
         end_user = body.get("user")
         ctx.end_user = end_user if isinstance(end_user, str) and end_user else None

@@ -84,6 +84,26 @@ def _string(body: dict[str, Any], key: str) -> None:
         raise _fail(key, f"expected a string, got {_type_name(value)}")
 
 
+#: longest end-user id accepted: it is a limit scope, a ledger column and part of cache partitions
+END_USER_MAX_CHARS = 256
+
+
+def end_user_problem(value: str) -> str | None:
+    """Why a ``user`` / ``metadata.user_id`` value cannot be used, or None when it is fine."""
+    if len(value) > END_USER_MAX_CHARS:
+        return f"expected at most {END_USER_MAX_CHARS} characters"
+    if not value.isprintable():
+        return "control characters are not allowed"
+    return None
+
+
+def _end_user(body: dict[str, Any]) -> None:
+    _string(body, "user")
+    value = body.get("user")
+    if value is not None and (problem := end_user_problem(value)) is not None:
+        raise _fail("user", problem)
+
+
 def _content(content: Any, param: str, role: str) -> None:
     if content is None:
         if role in ("assistant", "function"):
@@ -240,7 +260,7 @@ def validate_chat_request(body: dict[str, Any]) -> ChatRequest:
     _integer(body, "top_logprobs", 0, 20)
     _boolean(body, "logprobs")
     _boolean(body, "parallel_tool_calls")
-    _string(body, "user")
+    _end_user(body)
     metadata = body.get("metadata")
     if metadata is not None and (
         not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values())
@@ -282,5 +302,5 @@ def validate_embeddings_request(body: dict[str, Any]) -> EmbeddingsRequest:
     if fmt is not None and fmt not in ("float", "base64"):
         raise _fail("encoding_format", "expected 'float' or 'base64'")
     _integer(body, "dimensions", 1)
-    _string(body, "user")
+    _end_user(body)
     return EmbeddingsRequest(body=body, model=model)

@@ -54,6 +54,8 @@ class IdentityCache:
         self.reconfigure(static_keys, key_defaults)
         self._since = 0.0
         self._task: asyncio.Task[None] | None = None
+        #: called after a refresh changed something (budgets added mid-period are seeded from it)
+        self.on_change: Callable[[], None] | None = None
         self.last_refresh_ok = True
 
     def reconfigure(self, static_keys: list[str], key_defaults: LimitSpec) -> None:
@@ -103,6 +105,8 @@ class IdentityCache:
         self._since = max(self._since, snapshot.as_of)
         if changed or not self._since:
             self._rebuild()
+        if changed and self.on_change is not None:
+            self.on_change()
         return changed
 
     def _rebuild(self) -> None:

@@ -188,9 +188,8 @@ class IdentityManager:
         user_id = fields.get("user_id")
         team_id = fields.get("team_id")
         if user_id is not None:
-            user = await self._user(check_id(user_id, "user_id"))
-            if team_id is None:
-                team_id = user.team_id
+            # a key without its own team follows its user's team, also when the user moves later
+            await self._user(check_id(user_id, "user_id"))
         if team_id is not None:
             await self._team(check_id(team_id, "team_id"))
         secret = new_key()

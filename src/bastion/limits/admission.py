@@ -46,6 +46,10 @@ BACKEND_RETRY_SECONDS = 1.0
 BUDGET_GRACE_SECONDS = 86_400.0
 
 
+class _Skipped(CountersUnavailable):
+    """The backend was not asked: it failed less than ``BACKEND_RETRY_SECONDS`` ago."""
+
+
 class RateLimited(GatewayError):
     status = 429
     kind = "rate_limit_error"
@@ -210,11 +214,13 @@ class Admission:
     async def _acquire(self, ticket: Ticket, checks: list[Check]) -> Decision:
         try:
             if self.clock() < self._skip_backend_until:
-                # down a moment ago: do not make every request wait for its own time-out
-                raise CountersUnavailable("skipped: the limits backend failed less than a second ago")
+                # down a moment ago: do not make every request wait for its own time-out (and do not
+                # push the window further: the first request after it tries the backend again)
+                raise _Skipped("skipped: the limits backend failed less than a second ago")
             decision = await self.counters.acquire(checks, ticket.lease_id)
         except CountersUnavailable as error:
-            self._skip_backend_until = self.clock() + BACKEND_RETRY_SECONDS
+            if not isinstance(error, _Skipped):
+                self._skip_backend_until = self.clock() + BACKEND_RETRY_SECONDS
             if self.fail_closed or self.fallback is None:
                 USAGE.backend_errors.labels("fail_closed").inc()
                 self._note_down(error)

@@ -32,7 +32,7 @@ class ConcurrencyCheck:
 
     key: str
     limit: int
-    lease_seconds: float = 600.0
+    lease_seconds: float = 3600.0  # longer than any stream runs; a crashed holder frees within the hour
 
 
 @dataclass(slots=True, frozen=True)

@@ -6,8 +6,9 @@ the error rate with a Wilson score interval, and the mean latency and mean cost 
 uncached request with a Student t interval. Each variant after the first (the control) is
 compared with the control: differences in means with Welch's t interval (unequal variances),
 the difference in error rates with Newcombe's hybrid score interval. A difference is
-``significant`` when its interval excludes zero. Feedback scores do not exist yet (no
-``/v1/feedback``), so ``feedback`` is null until they do.
+``significant`` when its interval excludes zero. Feedback scores (``POST /v1/feedback``, in
+[-1, 1], from ``Store.feedback_report`` grouped by route rule and variant) get the same
+treatment: a mean with a t interval per variant, and Welch's interval against the control.
 """
 
 from __future__ import annotations
@@ -26,7 +27,10 @@ _T_SMALL_DF = {
     5: 2.570581836,
     6: 2.446911851,
 }
-FEEDBACK_NOTE = "feedback scores are not collected yet (POST /v1/feedback is not implemented): null"
+FEEDBACK_NOTE = (
+    "feedback: scores in [-1, 1] from POST /v1/feedback (the latest per request), for the requests "
+    "in the window; n is the number of requests scored"
+)
 
 
 def t_975(df: float) -> float:
@@ -122,6 +126,8 @@ class VariantTotals:
     cache_hits: int = 0
     latency: Sample = field(default_factory=lambda: Sample(0, 0.0, 0.0))
     cost: Sample = field(default_factory=lambda: Sample(0, 0.0, 0.0))
+    feedback: Sample = field(default_factory=lambda: Sample(0, 0.0, 0.0))
+    positives: int = 0  # feedback scores above 0
 
     def add(self, row: dict[str, Any]) -> None:
         measured = int(row["measured"] or 0)
@@ -139,21 +145,44 @@ class VariantTotals:
             self.cost.squares + float(row["cost_squares"] or 0),
         )
 
+    def add_feedback(self, row: dict[str, Any]) -> None:
+        """Add a ``Store.feedback_report`` row (count, score_sum, score_squares, positives)."""
+        self.feedback = Sample(
+            self.feedback.n + int(row["count"] or 0),
+            self.feedback.total + float(row["score_sum"] or 0),
+            self.feedback.squares + float(row["score_squares"] or 0),
+        )
+        self.positives += int(row["positives"] or 0)
 
-def totals_by_experiment(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, VariantTotals]]:
-    """Ledger totals per experiment (the last name of ``route_rule``) and variant."""
+
+def totals_by_experiment(
+    rows: Iterable[dict[str, Any]], feedback: Iterable[dict[str, Any]] = ()
+) -> dict[str, dict[str, VariantTotals]]:
+    """Ledger totals (and feedback, grouped by route_rule and variant) per experiment and variant.
+
+    The experiment is the last name of ``route_rule``; feedback rows without a variant are skipped.
+    """
     result: dict[str, dict[str, VariantTotals]] = {}
     for row in rows:
-        route = row.get("route_rule") or ""
-        experiment = route.rsplit(",", 1)[-1]
-        variants = result.setdefault(experiment, {})
-        variants.setdefault(row["variant"], VariantTotals()).add(row)
+        _variant(result, row).add(row)
+    for row in feedback:
+        if row.get("variant") is not None:
+            _variant(result, row).add_feedback(row)
     return result
+
+
+def _variant(result: dict[str, dict[str, VariantTotals]], row: dict[str, Any]) -> VariantTotals:
+    experiment = (row.get("route_rule") or "").rsplit(",", 1)[-1]
+    return result.setdefault(experiment, {}).setdefault(row["variant"], VariantTotals())
 
 
 def _mean(sample: Sample) -> dict[str, Any]:
     interval = sample.interval()
     return {"n": sample.n, "mean": sample.mean, "ci95": list(interval) if interval else None}
+
+
+def _feedback(sample: Sample, positives: int) -> dict[str, Any]:
+    return {**_mean(sample), "positive_share": positives / sample.n if sample.n else None}
 
 
 def compare(
@@ -165,6 +194,7 @@ def compare(
     control_name = arms[0][0]
     control = totals.get(control_name, VariantTotals())
     variants = []
+    overall, positives = Sample(0, 0.0, 0.0), 0
     for name, model, share in arms:
         data = totals.get(name, VariantTotals())
         interval = wilson(data.errors, data.requests)
@@ -181,7 +211,7 @@ def compare(
             },
             "latency_ms": _mean(data.latency),
             "cost_usd": _mean(data.cost),
-            "feedback": None,
+            "feedback": _feedback(data.feedback, data.positives),
             "vs_control": None,
         }
         if name != control_name:
@@ -189,13 +219,20 @@ def compare(
                 "latency_ms": welch(data.latency, control.latency),
                 "cost_usd": welch(data.cost, control.cost),
                 "error_rate": newcombe(data.errors, data.requests, control.errors, control.requests),
+                "feedback": welch(data.feedback, control.feedback),
             }
         variants.append(entry)
+        overall = Sample(
+            overall.n + data.feedback.n,
+            overall.total + data.feedback.total,
+            overall.squares + data.feedback.squares,
+        )
+        positives += data.positives
     return {
         "experiment": experiment,
         "control": control_name,
         "variants": variants,
-        "feedback": None,
+        "feedback": _feedback(overall, positives),
         "notes": [
             "latency and cost: answered (status < 400), uncached requests; error rate: all requests",
             "differences are variant - control; significant: the 95% interval excludes 0",

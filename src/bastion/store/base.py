@@ -8,10 +8,18 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
-from bastion.store.records import IdentitySnapshot, KeyRecord, LedgerRow, TeamRecord, UserRecord
+from bastion.store.records import (
+    FeedbackRecord,
+    IdentitySnapshot,
+    KeyRecord,
+    LedgerRow,
+    TeamRecord,
+    UserRecord,
+)
 
 #: dimensions the usage report can group and filter by (ledger columns)
 USAGE_DIMENSIONS = (
@@ -68,6 +76,36 @@ VARIANT_COLUMNS = (
     "cost_squares",
 )
 
+#: dimensions the feedback report can group and filter by (columns copied from the ledger row)
+FEEDBACK_DIMENSIONS = (
+    "model",
+    "deployment",
+    "provider",
+    "feature",
+    "variant",
+    "route_rule",
+    "team_id",
+    "user_id",
+    "key_id",
+)
+#: per group: the count, sum and sum of squares of the scores (a mean and its interval), and the
+#: positive and negative counts; the same SQL on both databases
+FEEDBACK_TOTALS = """COUNT(*) AS count,
+    SUM(score) AS score_sum,
+    SUM(score * score) AS score_squares,
+    SUM(CASE WHEN score > 0 THEN 1 ELSE 0 END) AS positives,
+    SUM(CASE WHEN score < 0 THEN 1 ELSE 0 END) AS negatives"""
+#: what every feedback-report row carries after its group columns (and ``bucket``)
+FEEDBACK_METRICS = (
+    "count",
+    "mean_score",
+    "positive_share",
+    "positives",
+    "negatives",
+    "score_sum",
+    "score_squares",
+)
+
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
 _KEYWORD_PASSWORD = re.compile(r"(password\s*=\s*)('[^']*'|\S+)", re.IGNORECASE)
 
@@ -88,6 +126,39 @@ def check_usage_query(
     if bucket is not None and bucket not in TIME_BUCKETS:
         raise ValueError(f"unknown time bucket {bucket!r}; expected one of {', '.join(TIME_BUCKETS)}")
     return tuple(dict.fromkeys(group_by))
+
+
+def check_feedback_query(
+    group_by: Sequence[str], bucket: str | None, filters: dict[str, Any] | None
+) -> tuple[str, ...]:
+    """Refuse names outside FEEDBACK_DIMENSIONS and TIME_BUCKETS (they become SQL); dedupe ``group_by``."""
+    unknown = [name for name in (*group_by, *(filters or {})) if name not in FEEDBACK_DIMENSIONS]
+    if unknown:
+        expected = ", ".join(FEEDBACK_DIMENSIONS)
+        raise ValueError(f"unknown feedback dimension {unknown[0]!r}; expected one of {expected}")
+    if bucket is not None and bucket not in TIME_BUCKETS:
+        raise ValueError(f"unknown time bucket {bucket!r}; expected one of {', '.join(TIME_BUCKETS)}")
+    return tuple(dict.fromkeys(group_by))
+
+
+def feedback_report_row(row: Mapping[str, Any], dimensions: Sequence[str], bucketed: bool) -> dict[str, Any]:
+    """A feedback-report row from the database's: group columns, ``bucket`` (ISO), FEEDBACK_METRICS."""
+    result = {dimension: row[dimension] for dimension in dimensions}
+    if bucketed:
+        result["bucket"] = datetime.fromtimestamp(row["bucket"], UTC).isoformat()
+    count = int(row["count"] or 0)
+    positives, negatives = int(row["positives"] or 0), int(row["negatives"] or 0)
+    score_sum = float(row["score_sum"] or 0.0)
+    result.update(
+        count=count,
+        mean_score=score_sum / count if count else None,
+        positive_share=positives / count if count else None,
+        positives=positives,
+        negatives=negatives,
+        score_sum=score_sum,
+        score_squares=float(row["score_squares"] or 0.0),
+    )
+    return result
 
 
 class StoreError(Exception):
@@ -192,3 +263,36 @@ class Store(ABC):
     @abstractmethod
     async def spend_since(self, dimension: str, start: float) -> dict[str, float]:
         """Sum of ``cost_usd`` per value of ``dimension`` since ``start`` (seeds budget counters)."""
+
+    # ----------------------------------------------------------------- feedback
+    @abstractmethod
+    async def get_ledger_row(self, request_id: str, key_id: str | None = None) -> LedgerRow | None:
+        """The latest ledger row of ``request_id`` (made by ``key_id`` when given); None if not written yet.
+
+        Clients may reuse an ``x-request-id``, so an id can have several rows.
+        """
+
+    @abstractmethod
+    async def upsert_feedback(self, record: FeedbackRecord) -> tuple[FeedbackRecord, bool]:
+        """Store the score for ``record.request_id``; True when created, False when it replaced one.
+
+        A replacement keeps the first ``id`` and ``created_at`` and takes the new score, comment
+        and metadata; ``updated_at`` comes from the store's clock. A stored score given by another
+        key is never replaced (StoreError).
+        """
+
+    @abstractmethod
+    async def feedback_report(
+        self,
+        group_by: Sequence[str],
+        start: float | None = None,
+        end: float | None = None,
+        bucket: str | None = None,
+        filters: dict[str, Any] | None = None,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        """Scores grouped by ``group_by`` (from FEEDBACK_DIMENSIONS) and an optional time ``bucket`` (UTC).
+
+        Time is the request's start (``ts``). Each row: the group columns, ``bucket`` when asked,
+        and FEEDBACK_METRICS; ordered by count descending (then bucket, then the groups).
+        """

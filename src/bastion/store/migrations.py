@@ -188,6 +188,69 @@ _POSTGRES_V1 = (
     *(f"CREATE INDEX ledger_{column}_ts ON ledger ({column}, ts)" for column in _LEDGER_DIMENSION_INDEXES),
 )
 
+# One row per request (its latest score). The request's attributes are copied from its ledger
+# row so that quality reports never join the ledger; ``ts`` is the request's start, as in the
+# ledger, so feedback and ledger totals over the same window describe the same requests.
+_FEEDBACK_DIMENSION_INDEXES = ("model", "feature", "variant")
+
+_SQLITE_V4 = (
+    """CREATE TABLE feedback (
+        request_id TEXT NOT NULL,
+        id TEXT NOT NULL,
+        ts REAL NOT NULL,
+        key_id TEXT NOT NULL,
+        score REAL NOT NULL CHECK (score >= -1 AND score <= 1),
+        comment TEXT,
+        metadata TEXT NOT NULL DEFAULT '{}',
+        model TEXT,
+        deployment TEXT,
+        provider TEXT,
+        feature TEXT,
+        variant TEXT,
+        route_rule TEXT,
+        user_id TEXT,
+        team_id TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (request_id, key_id)
+    )""",
+    "CREATE UNIQUE INDEX feedback_id ON feedback (id)",
+    "CREATE INDEX feedback_ts ON feedback (ts)",
+    *(
+        f"CREATE INDEX feedback_{column}_ts ON feedback ({column}, ts)"
+        for column in _FEEDBACK_DIMENSION_INDEXES
+    ),
+)
+
+_POSTGRES_V4 = (
+    """CREATE TABLE feedback (
+        request_id text NOT NULL,
+        id text NOT NULL,
+        ts timestamptz NOT NULL,
+        key_id text NOT NULL,
+        score double precision NOT NULL CHECK (score >= -1 AND score <= 1),
+        comment text,
+        metadata jsonb NOT NULL DEFAULT '{}',
+        model text,
+        deployment text,
+        provider text,
+        feature text,
+        variant text,
+        route_rule text,
+        user_id text,
+        team_id text,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (request_id, key_id)
+    )""",
+    "CREATE UNIQUE INDEX feedback_id ON feedback (id)",
+    "CREATE INDEX feedback_ts ON feedback (ts)",
+    *(
+        f"CREATE INDEX feedback_{column}_ts ON feedback ({column}, ts)"
+        for column in _FEEDBACK_DIMENSION_INDEXES
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "teams, users, keys and the usage ledger", _SQLITE_V1, _POSTGRES_V1),
     # a nullable column without a default: a catalogue change only, instant on a large ledger
@@ -202,6 +265,21 @@ MIGRATIONS: tuple[Migration, ...] = (
         "ledger: the routing rule and A/B variant of each request",
         ("ALTER TABLE ledger ADD COLUMN route_rule TEXT", "ALTER TABLE ledger ADD COLUMN variant TEXT"),
         ("ALTER TABLE ledger ADD COLUMN route_rule text", "ALTER TABLE ledger ADD COLUMN variant text"),
+    ),
+    Migration(4, "feedback: quality scores per request", _SQLITE_V4, _POSTGRES_V4),
+    # Clients may reuse an x-request-id (a trace or session id): each request still gets its row.
+    # A retried batch repeats (request_id, ts) exactly, so it stays idempotent.
+    Migration(
+        5,
+        "ledger: request ids unique per start time, not alone",
+        (
+            "DROP INDEX ledger_request_id",
+            "CREATE UNIQUE INDEX ledger_request_id_ts ON ledger (request_id, ts)",
+        ),
+        (
+            "DROP INDEX ledger_request_id",  # the primary key (ts, request_id) keeps pairs unique
+            "CREATE INDEX ledger_request_id ON ledger (request_id)",
+        ),
     ),
 )
 

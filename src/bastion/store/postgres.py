@@ -28,16 +28,26 @@ import asyncpg
 import orjson
 
 from bastion.store.base import (
+    FEEDBACK_TOTALS,
     USAGE_METRICS,
     VARIANT_COLUMNS,
     VARIANT_TOTALS,
     Store,
     StoreError,
+    check_feedback_query,
     check_usage_query,
+    feedback_report_row,
     redact_secrets,
 )
 from bastion.store.migrations import migrate_postgres, quote_identifier
-from bastion.store.records import IdentitySnapshot, KeyRecord, LedgerRow, TeamRecord, UserRecord
+from bastion.store.records import (
+    FeedbackRecord,
+    IdentitySnapshot,
+    KeyRecord,
+    LedgerRow,
+    TeamRecord,
+    UserRecord,
+)
 
 
 def _epochs(*columns: str) -> str:
@@ -58,6 +68,25 @@ _INSERT_LEDGER = "INSERT INTO ledger ({}) VALUES ({}) ON CONFLICT DO NOTHING".fo
         f"to_timestamp(${position})" if name == "ts" else f"${position}"
         for position, name in enumerate(_LEDGER_FIELDS, start=1)
     ),
+)
+_SELECT_LEDGER = (
+    "SELECT {} FROM ledger WHERE request_id = $1 AND ($2::text IS NULL OR key_id = $2) "
+    "ORDER BY ts DESC LIMIT 1"
+).format(
+    ", ".join("extract(epoch FROM ts)::float8 AS ts" if name == "ts" else name for name in _LEDGER_FIELDS)
+)
+_FEEDBACK_COLUMNS = (
+    "request_id, id, key_id, score, comment, metadata, model, deployment, provider, feature, variant, "
+    "route_rule, user_id, team_id, " + _epochs("ts", "created_at", "updated_at")
+)
+# one score per request and key (a client may reuse a request id); ``xmax = 0`` only on an insert
+_UPSERT_FEEDBACK = (
+    "INSERT INTO feedback (request_id, id, ts, key_id, score, comment, metadata, model, deployment, "
+    "provider, feature, variant, route_rule, user_id, team_id, created_at, updated_at) "
+    "VALUES ($1, $2, to_timestamp($3), $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, now(), now()) "
+    "ON CONFLICT (request_id, key_id) DO UPDATE SET score = EXCLUDED.score, comment = EXCLUDED.comment, "
+    "metadata = EXCLUDED.metadata, updated_at = now() "
+    f"RETURNING {_FEEDBACK_COLUMNS}, (xmax = 0) AS created"
 )
 _TOTALS = """count(*) AS requests,
     sum(prompt_tokens) AS prompt_tokens,
@@ -321,7 +350,8 @@ class PostgresStore(Store):
         rows = await self._fetch(
             "cannot read keys",
             f"SELECT {_KEY_COLUMNS} FROM keys "
-            "WHERE ($1::text IS NULL OR user_id = $1) AND ($2::text IS NULL OR team_id = $2) "
+            "WHERE ($1::text IS NULL OR user_id = $1) AND ($2::text IS NULL OR team_id = $2 "
+            "OR (team_id IS NULL AND user_id IN (SELECT id FROM users WHERE team_id = $2))) "
             "AND ($3 OR revoked_at IS NULL) ORDER BY created_at, id",
             user_id,
             team_id,
@@ -408,6 +438,61 @@ class PostgresStore(Store):
         )
         return {row[0]: float(row[1]) for row in rows}
 
+    # ----------------------------------------------------------------- feedback
+    async def get_ledger_row(self, request_id: str, key_id: str | None = None) -> LedgerRow | None:
+        row = await self._fetchrow(f"cannot read request {request_id!r}", _SELECT_LEDGER, request_id, key_id)
+        return LedgerRow(*row) if row is not None else None
+
+    async def upsert_feedback(self, record: FeedbackRecord) -> tuple[FeedbackRecord, bool]:
+        action = f"cannot save feedback for request {record.request_id!r}"
+        row = await self._fetchrow(
+            action,
+            _UPSERT_FEEDBACK,
+            record.request_id,
+            record.id,
+            record.ts,
+            record.key_id,
+            record.score,
+            record.comment,
+            record.metadata,
+            record.model,
+            record.deployment,
+            record.provider,
+            record.feature,
+            record.variant,
+            record.route_rule,
+            record.user_id,
+            record.team_id,
+        )
+        assert row is not None  # an upsert always returns its row
+        return _feedback(row), bool(row["created"])
+
+    async def feedback_report(
+        self,
+        group_by: Sequence[str],
+        start: float | None = None,
+        end: float | None = None,
+        bucket: str | None = None,
+        filters: dict[str, Any] | None = None,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        dimensions = check_feedback_query(group_by, bucket, filters)
+        columns = list(dimensions)
+        if bucket is not None:
+            # bucket is one of TIME_BUCKETS (checked above), safe to inline
+            start_of_bucket = f"date_trunc('{bucket}', ts AT TIME ZONE 'UTC')"
+            columns.append(f"extract(epoch FROM {start_of_bucket})::float8 AS bucket")
+        where, arguments = _where(start, end, filters)
+        sql = f"SELECT {', '.join([*columns, FEEDBACK_TOTALS])} FROM feedback{where}"
+        positions = [str(position) for position in range(1, len(columns) + 1)]
+        if positions:
+            sql += f" GROUP BY {', '.join(positions)}"
+        order = [f"{len(columns) + 1} DESC", *positions[len(dimensions) :], *positions[: len(dimensions)]]
+        arguments.append(limit)
+        sql += f" ORDER BY {', '.join(order)} LIMIT ${len(arguments)}"
+        rows = await self._fetch("cannot read the feedback report", sql, *arguments)
+        return [feedback_report_row(row, dimensions, bucket is not None) for row in rows if row["count"]]
+
 
 def _where(start: float | None, end: float | None, filters: dict[str, Any] | None) -> tuple[str, list[Any]]:
     conditions: list[str] = []
@@ -476,4 +561,26 @@ def _key(row: asyncpg.Record) -> KeyRecord:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         revoked_at=row["revoked_at"],
+    )
+
+
+def _feedback(row: asyncpg.Record) -> FeedbackRecord:
+    return FeedbackRecord(
+        id=row["id"],
+        request_id=row["request_id"],
+        ts=row["ts"],
+        score=row["score"],
+        key_id=row["key_id"],
+        comment=row["comment"],
+        metadata=row["metadata"],
+        model=row["model"],
+        deployment=row["deployment"],
+        provider=row["provider"],
+        feature=row["feature"],
+        variant=row["variant"],
+        route_rule=row["route_rule"],
+        user_id=row["user_id"],
+        team_id=row["team_id"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
     )

@@ -95,3 +95,30 @@ class LedgerRow:
     cache_similarity: float | None = None  # cosine similarity of a semantic hit
     route_rule: str | None = None  # the routing rules, then the alias, that chose the model group
     variant: str | None = None  # the A/B variant of the alias (last name in route_rule)
+
+
+@dataclass(slots=True)
+class FeedbackRecord:
+    """A quality score for one request, given by the key that made it (the latest one replaces the first).
+
+    The request's attributes are copied from its ledger row when the feedback arrives, so
+    quality is aggregated from this table alone, never by a join over the ledger.
+    """
+
+    id: str  # "fb_" + random, kept when a later score replaces this one
+    request_id: str
+    ts: float  # when the request started (its ledger ``ts``): what time ranges and buckets use
+    score: float  # in [-1, 1]; thumbs up / down are 1 / -1
+    key_id: str | None = None
+    comment: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    model: str | None = None
+    deployment: str | None = None
+    provider: str | None = None
+    feature: str | None = None
+    variant: str | None = None
+    route_rule: str | None = None
+    user_id: str | None = None
+    team_id: str | None = None
+    created_at: float = 0.0  # when the first score for the request arrived (store clock)
+    updated_at: float = 0.0  # when the current score arrived

@@ -24,15 +24,25 @@ import aiosqlite
 import orjson
 
 from bastion.store.base import (
+    FEEDBACK_TOTALS,
     USAGE_METRICS,
     VARIANT_COLUMNS,
     VARIANT_TOTALS,
     Store,
     StoreError,
+    check_feedback_query,
     check_usage_query,
+    feedback_report_row,
 )
 from bastion.store.migrations import migrate_sqlite
-from bastion.store.records import IdentitySnapshot, KeyRecord, LedgerRow, TeamRecord, UserRecord
+from bastion.store.records import (
+    FeedbackRecord,
+    IdentitySnapshot,
+    KeyRecord,
+    LedgerRow,
+    TeamRecord,
+    UserRecord,
+)
 
 _TEAM_COLUMNS = "id, name, limits, metadata, created_at, updated_at, deleted_at"
 _USER_COLUMNS = "id, name, team_id, limits, metadata, created_at, updated_at, deleted_at"
@@ -43,9 +53,22 @@ _KEY_COLUMNS = (
 # every LedgerRow field, in order: a new field needs only the migration that adds its column
 _LEDGER_FIELDS = tuple(field.name for field in fields(LedgerRow))
 _LEDGER_VALUES = attrgetter(*_LEDGER_FIELDS)
+_SELECT_LEDGER = (
+    f"SELECT {', '.join(_LEDGER_FIELDS)} FROM ledger WHERE request_id = ? AND (? IS NULL OR key_id = ?) "
+    "ORDER BY ts DESC LIMIT 1"
+)
 _INSERT_LEDGER = (
     f"INSERT INTO ledger ({', '.join(_LEDGER_FIELDS)}) VALUES ({', '.join('?' * len(_LEDGER_FIELDS))}) "
     "ON CONFLICT DO NOTHING"
+)
+_FEEDBACK_COLUMNS = (
+    "request_id, id, ts, key_id, score, comment, metadata, model, deployment, provider, feature, "
+    "variant, route_rule, user_id, team_id, created_at, updated_at"
+)
+_UPSERT_FEEDBACK = (
+    f"INSERT INTO feedback ({_FEEDBACK_COLUMNS}) VALUES ({', '.join('?' * 17)}) "
+    "ON CONFLICT (request_id, key_id) DO UPDATE SET score = excluded.score, comment = excluded.comment, "
+    "metadata = excluded.metadata, updated_at = excluded.updated_at"
 )
 #: epoch seconds of the (UTC) start of each bucket; weeks start on Monday (1970-01-05 was one)
 _BUCKET_START = {
@@ -325,8 +348,11 @@ class SQLiteStore(Store):
             conditions.append("user_id = ?")
             parameters.append(user_id)
         if team_id is not None:
-            conditions.append("team_id = ?")
-            parameters.append(team_id)
+            # a key without a team of its own belongs to its user's team
+            conditions.append(
+                "(team_id = ? OR (team_id IS NULL AND user_id IN (SELECT id FROM users WHERE team_id = ?)))"
+            )
+            parameters.extend([team_id, team_id])
         if not include_revoked:
             conditions.append("revoked_at IS NULL")
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
@@ -412,6 +438,74 @@ class SQLiteStore(Store):
         )
         return {row[0]: float(row[1]) for row in rows}
 
+    # ----------------------------------------------------------------- feedback
+    async def get_ledger_row(self, request_id: str, key_id: str | None = None) -> LedgerRow | None:
+        rows = await self._read(_SELECT_LEDGER, (request_id, key_id, key_id))
+        if not rows:
+            return None
+        row = LedgerRow(*rows[0])
+        row.stream, row.usage_estimated = bool(row.stream), bool(row.usage_estimated)
+        return row
+
+    async def upsert_feedback(self, record: FeedbackRecord) -> tuple[FeedbackRecord, bool]:
+        action = f"cannot save feedback for request {record.request_id!r}"
+        async with self._transaction(action) as connection:
+            existing = await connection.execute_fetchall(
+                "SELECT 1 FROM feedback WHERE request_id = ? AND key_id = ?",
+                (record.request_id, record.key_id),
+            )
+            now = self.clock()
+            await connection.execute(
+                _UPSERT_FEEDBACK,
+                (
+                    record.request_id,
+                    record.id,
+                    record.ts,
+                    record.key_id,
+                    record.score,
+                    record.comment,
+                    _json(record.metadata),
+                    record.model,
+                    record.deployment,
+                    record.provider,
+                    record.feature,
+                    record.variant,
+                    record.route_rule,
+                    record.user_id,
+                    record.team_id,
+                    now,
+                    now,
+                ),
+            )
+            rows = await connection.execute_fetchall(
+                f"SELECT {_FEEDBACK_COLUMNS} FROM feedback WHERE request_id = ? AND key_id = ?",
+                (record.request_id, record.key_id),
+            )
+        return _feedback(rows[0]), not existing
+
+    async def feedback_report(
+        self,
+        group_by: Sequence[str],
+        start: float | None = None,
+        end: float | None = None,
+        bucket: str | None = None,
+        filters: dict[str, Any] | None = None,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        dimensions = check_feedback_query(group_by, bucket, filters)
+        columns = list(dimensions)
+        if bucket is not None:
+            columns.append(f"{_BUCKET_START[bucket]} AS bucket")
+        where, parameters = _where(start, end, filters)
+        sql = f"SELECT {', '.join([*columns, FEEDBACK_TOTALS])} FROM feedback{where}"
+        positions = [str(position) for position in range(1, len(columns) + 1)]
+        if positions:
+            sql += f" GROUP BY {', '.join(positions)}"
+        order = [f"{len(columns) + 1} DESC", *positions[len(dimensions) :], *positions[: len(dimensions)]]
+        sql += f" ORDER BY {', '.join(order)} LIMIT ?"
+        rows = await self._read(sql, [*parameters, limit])
+        return [feedback_report_row(row, dimensions, bucket is not None) for row in rows if row["count"]]
+
 
 def _make_parent_directory(path: str) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -488,4 +582,26 @@ def _key(row: Any) -> KeyRecord:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         revoked_at=row["revoked_at"],
+    )
+
+
+def _feedback(row: Any) -> FeedbackRecord:
+    return FeedbackRecord(
+        id=row["id"],
+        request_id=row["request_id"],
+        ts=row["ts"],
+        score=row["score"],
+        key_id=row["key_id"],
+        comment=row["comment"],
+        metadata=orjson.loads(row["metadata"]),
+        model=row["model"],
+        deployment=row["deployment"],
+        provider=row["provider"],
+        feature=row["feature"],
+        variant=row["variant"],
+        route_rule=row["route_rule"],
+        user_id=row["user_id"],
+        team_id=row["team_id"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
     )

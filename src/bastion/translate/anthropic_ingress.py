@@ -28,6 +28,7 @@ from typing import Any, NoReturn
 import orjson
 
 from bastion.api.errors import anthropic_stream_error_event
+from bastion.api.openai_schema import end_user_problem
 from bastion.errors import GatewayError, InvalidRequest
 from bastion.providers.base import ChatRequest, Json
 from bastion.wire.sse import encode_event
@@ -320,6 +321,9 @@ def _copy_metadata(metadata: Any, chat: Json) -> None:
     if user_id is not None:
         if not isinstance(user_id, str):
             _fail("metadata.user_id", "Input should be a valid string")
+        problem = end_user_problem(user_id)
+        if problem is not None:
+            _fail("metadata.user_id", problem)
         chat["user"] = user_id
 
 

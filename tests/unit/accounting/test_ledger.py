@@ -260,3 +260,41 @@ async def test_ledger_rows_reach_sqlite_in_batches(tmp_path: Any) -> None:
         assert batches.written == 2500
     finally:
         await store.close()
+
+
+async def test_a_row_the_database_always_refuses_is_dropped_and_the_rest_written() -> None:
+    stored: list[int] = []
+
+    async def write(rows: Sequence[int]) -> None:
+        if -1 in rows:  # a value this "database" can never store
+            raise ValueError("invalid byte sequence")
+        stored.extend(rows)
+
+    writer: BatchWriter[int] = BatchWriter(
+        write, "test", batch_size=10, flush_interval=0.01, retry_initial=0.001, retry_max=0.002
+    )
+    writer.start()
+    for row in (1, 2, -1, 3):
+        assert writer.submit(row)
+    await writer.close()
+    assert stored == [1, 2, 3]
+    assert writer.dropped == 1 and writer.written == 3
+
+
+async def test_a_batch_is_kept_whole_while_the_database_refuses_every_row() -> None:
+    calls = 0
+
+    async def write(rows: Sequence[int]) -> None:
+        nonlocal calls
+        calls += 1
+        raise ConnectionError("database away")
+
+    writer: BatchWriter[int] = BatchWriter(
+        write, "test", batch_size=10, flush_interval=0.01, close_timeout=0.3
+    )
+    writer.start()
+    for row in (1, 2, 3):
+        writer.submit(row)
+    await asyncio.sleep(0.1)
+    assert writer.written == 0 and writer.dropped == 0  # nothing dropped for the database being away
+    await writer.close()

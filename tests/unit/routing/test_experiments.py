@@ -78,15 +78,60 @@ def test_report_merges_rows_by_experiment_and_compares_with_the_control() -> Non
         row("chat-ab", "candidate", 40, 0, [60.0, 70.0, 65.0] * 13),
         row("other", "x", 3, 0, [1.0, 2.0, 3.0]),
     ]
-    totals = totals_by_experiment(rows)
+    feedback = [
+        {
+            "route_rule": "chat-ab",
+            "variant": "control",
+            "count": 4,
+            "score_sum": 0.0,
+            "score_squares": 4.0,
+            "positives": 2,
+        },
+        {
+            "route_rule": "cap-long,chat-ab",
+            "variant": "control",
+            "count": 2,
+            "score_sum": 2.0,
+            "score_squares": 2.0,
+            "positives": 2,
+        },
+        {
+            "route_rule": "chat-ab",
+            "variant": "candidate",
+            "count": 3,
+            "score_sum": -3.0,
+            "score_squares": 3.0,
+            "positives": 0,
+        },
+        {
+            "route_rule": "cheap-for-summaries",
+            "variant": None,
+            "count": 9,
+            "score_sum": 9.0,
+            "score_squares": 9.0,
+            "positives": 9,
+        },
+    ]
+    totals = totals_by_experiment(rows, feedback)
     assert set(totals) == {"chat-ab", "other"}
     report = compare("chat-ab", [("control", "gpt-4o", 0.9), ("candidate", "haiku", 0.1)], totals["chat-ab"])
     control, candidate = report["variants"]
     assert control["requests"] == 60 and control["error_rate"]["errors"] == 5
-    assert control["vs_control"] is None and control["feedback"] is None
+    assert control["vs_control"] is None
+    assert control["feedback"]["n"] == 6 and control["feedback"]["mean"] == pytest.approx(2 / 6)
+    assert control["feedback"]["positive_share"] == pytest.approx(4 / 6)
+    low, high = control["feedback"]["ci95"]
+    # scores 1, 1, 1, 1, -1, -1: variance (6 - 4/6) / 5
+    half = t_975(5) * math.sqrt((6 - 4 / 6) / 5 / 6)
+    assert (low, high) == pytest.approx((2 / 6 - half, 2 / 6 + half))
+    assert candidate["feedback"]["mean"] == -1.0 and candidate["feedback"]["positive_share"] == 0.0
     vs = candidate["vs_control"]
     assert vs["latency_ms"]["difference"] < 0 and vs["latency_ms"]["significant"]
     assert vs["cost_usd"]["difference"] == pytest.approx(0.0, abs=1e-12)
     assert not vs["cost_usd"]["significant"]
     assert vs["error_rate"]["difference"] < 0
-    assert report["feedback"] is None
+    assert vs["feedback"]["difference"] == pytest.approx(-1 - 2 / 6)
+    assert vs["feedback"]["significant"]
+    assert report["feedback"]["n"] == 9 and report["feedback"]["mean"] == pytest.approx(-1 / 9)
+    unscored = compare("other", [("x", "m", 1.0)], totals["other"])
+    assert unscored["variants"][0]["feedback"] == {"n": 0, "mean": None, "ci95": None, "positive_share": None}

@@ -612,3 +612,18 @@ async def test_sqlite_creates_the_parent_directory(tmp_path: Any) -> None:
         assert await store.schema_version() == LATEST_VERSION
     finally:
         await store.close()
+
+
+async def test_a_reused_request_id_keeps_every_request(store: Store) -> None:
+    """Clients may send the same x-request-id twice: both requests are on the ledger."""
+    first = LedgerRow("client-trace-1", ts=T0, key_id="k1", cost_usd=1.0)
+    second = LedgerRow("client-trace-1", ts=T0 + 5, key_id="k2", cost_usd=2.0)
+    await store.write_ledger([first])
+    await store.write_ledger([second, first])  # the first again: a retried batch stays idempotent
+    totals = await store.usage_report([])
+    assert totals[0]["requests"] == 2 and totals[0]["cost_usd"] == 3.0
+    latest = await store.get_ledger_row("client-trace-1")
+    assert latest is not None and latest.key_id == "k2"
+    mine = await store.get_ledger_row("client-trace-1", "k1")
+    assert mine is not None and mine.cost_usd == 1.0
+    assert await store.get_ledger_row("client-trace-1", "k3") is None
