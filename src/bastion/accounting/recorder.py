@@ -20,7 +20,7 @@ from bastion.accounting.ledger import BatchWriter
 from bastion.accounting.pricing import Cost, estimate_cost, request_cost
 from bastion.accounting.tokens import TokenCounter
 from bastion.context import RequestContext
-from bastion.limits.admission import Admission
+from bastion.limits.admission import Admission, BudgetExceeded
 from bastion.limits.alerts import BudgetAlerts
 from bastion.store.records import LedgerRow
 from bastion.telemetry.usage_metrics import USAGE
@@ -74,7 +74,12 @@ class UsageRecorder:
             reserved_tokens = prompt + output
             if wants_dollars:
                 reserved_usd = self.catalog.reservation_usd(group, prompt, output)
-        ticket = await self.admission.admit(scopes, reserved_tokens, reserved_usd)
+        try:
+            ticket = await self.admission.admit(scopes, reserved_tokens, reserved_usd)
+        except BudgetExceeded as error:
+            if error.budget is not None:
+                await self.alerts.refused(*error.budget)
+            raise
         ctx.ticket = ticket
         ctx.rate_limit_headers = ticket.headers
 

@@ -58,6 +58,8 @@ class RateLimited(GatewayError):
 class BudgetExceeded(GatewayError):
     status = 429
     kind = "insufficient_quota"
+    #: the refusing budget check, its owner and the counters that hold it (for the alert)
+    budget: tuple[BudgetCheck, BudgetRef, Counters] | None = None
 
 
 class LimitsUnavailable(GatewayError):
@@ -172,9 +174,12 @@ class Admission:
             assert decision.denied_index is not None
             scope, limit = owners[decision.denied_index]
             USAGE.rejections.labels(scope.kind, limit).inc()
-            error = self._refusal(scope, limit, checks[decision.denied_index], decision)
+            refused = checks[decision.denied_index]
+            error = self._refusal(scope, limit, refused, decision)
             for name, value in ticket.headers:
                 error.headers[name.decode()] = value.decode()
+            if isinstance(error, BudgetExceeded) and isinstance(refused, BudgetCheck):
+                error.budget = (refused, ticket.budgets[refused.key], ticket.counters)
             raise error
         return ticket
 

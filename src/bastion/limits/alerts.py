@@ -13,8 +13,8 @@ from typing import Any
 
 import aiohttp
 
-from bastion.limits.admission import Ticket
-from bastion.limits.checks import Counters
+from bastion.limits.admission import BudgetRef, Ticket
+from bastion.limits.checks import BudgetCheck, Counters
 from bastion.telemetry.usage_metrics import USAGE
 
 log = logging.getLogger("bastion.budget")
@@ -60,10 +60,40 @@ class BudgetAlerts:
                     round(threshold * 100),
                     event["mode"],
                 )
-                if self.webhook_url:
-                    task = asyncio.create_task(self._post(event))
-                    self._pending.add(task)
-                    task.add_done_callback(self._pending.discard)
+                self._send(event)
+
+    async def refused(self, check: BudgetCheck, ref: BudgetRef, counters: Counters) -> None:
+        """A hard budget refused its first request this period: alert once, even if spend is under 100%.
+
+        Reservations can refuse a request before settled spend reaches the limit; without this the
+        budget would be stopping traffic with no alert at all.
+        """
+        if not await counters.first_time(f"alert:{check.key}:refused", check.expires_at):
+            return
+        event = {
+            "type": "budget.exhausted",
+            "scope": ref.scope.kind,
+            "id": ref.scope.ident,
+            "period": ref.period,
+            "budget_usd": ref.limit_usd,
+            "mode": "hard",
+            "at": time.time(),
+        }
+        USAGE.budget_alerts.labels(ref.scope.kind, ref.period, "refused").inc()
+        log.warning(
+            "budget alert: %s %s reached its %s budget $%g: requests are refused until it resets",
+            ref.scope.kind,
+            ref.scope.ident,
+            ref.period,
+            ref.limit_usd,
+        )
+        self._send(event)
+
+    def _send(self, event: dict[str, Any]) -> None:
+        if self.webhook_url:
+            task = asyncio.create_task(self._post(event))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
 
     async def _post(self, event: dict[str, Any]) -> None:
         assert self.webhook_url is not None
