@@ -1,0 +1,1 @@
+"""Guards: request and response checks such as PII detection and masking."""
