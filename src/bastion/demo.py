@@ -1,8 +1,11 @@
 """``bastion demo``: the gateway on simulated providers, one of them flaky, under realistic traffic.
 
 It shows what Bastion does without any provider key: requests that fail on the flaky
-deployment are served by the next one, streams arrive token by token, and the report
-says how many requests needed a second attempt and what latency clients saw.
+deployment are served by the next one, streams arrive token by token, repeated questions
+are answered from the cache, and the report says how many requests needed a second attempt,
+what latency clients saw, what each feature spent and what the cache saved. The simulated
+deployments carry illustrative prices (a small and a mid-size model's list rates) so the
+spend is realistic in shape; the ledger goes to a temporary SQLite file.
 """
 
 from __future__ import annotations
@@ -38,8 +41,9 @@ DEMO_CONFIG = {
         "demo-chat": {
             "strategy": "priority",
             "deployments": [
-                {"provider": "flaky", "model": "flaky-sim-1"},
-                {"provider": "steady", "model": "steady-sim-1"},
+                # illustrative prices, USD per 1M tokens: a small model's and a mid-size model's rates
+                {"provider": "flaky", "model": "flaky-sim-1", "pricing": {"input": 0.15, "output": 0.60}},
+                {"provider": "steady", "model": "steady-sim-1", "pricing": {"input": 0.40, "output": 1.60}},
             ],
             "static_reply": "The assistant is busy right now; please try again in a minute.",
         },
@@ -58,6 +62,10 @@ PROMPTS = [
 ]
 
 
+FEATURES = ["support-bot", "search", "summarise"]
+USERS = [f"user-{n}" for n in range(1, 7)]
+
+
 @dataclass
 class Outcome:
     status: int
@@ -67,6 +75,7 @@ class Outcome:
     first_byte_seconds: float
     stream: bool
     tokens: int
+    cache: str = "-"
 
 
 def run_demo(*, port: int = 8080, requests: int = 200, keep_serving: bool = True) -> int:
@@ -77,7 +86,16 @@ def run_demo(*, port: int = 8080, requests: int = 200, keep_serving: bool = True
     from bastion.gateway import Gateway
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config = BastionConfig.model_validate({**DEMO_CONFIG, "server": {**DEMO_CONFIG["server"], "port": port}})
+    import tempfile
+
+    ledger_dir = tempfile.mkdtemp(prefix="bastion-demo-")
+    config = BastionConfig.model_validate(
+        {
+            **DEMO_CONFIG,
+            "server": {**DEMO_CONFIG["server"], "port": port},
+            "storage": {"url": f"sqlite:///{ledger_dir}/demo.db", "ledger_flush_ms": 50},
+        }
+    )
     gateway = Gateway.from_config(config)
     server = uvicorn.Server(
         uvicorn.Config(BastionApp(gateway), host="127.0.0.1", port=port, lifespan="on", log_level="warning")
@@ -99,6 +117,7 @@ def run_demo(*, port: int = 8080, requests: int = 200, keep_serving: bool = True
         started = time.perf_counter()
         outcomes = await drive(base, requests)
         report(outcomes, time.perf_counter() - started)
+        await report_spend(base)
         for state in gateway.router.groups["demo-chat"].deployments:
             breaker = state.breaker.snapshot()
             print(f"breaker         {state.key}: {breaker['state']}")
@@ -131,23 +150,47 @@ async def drive(base: str, total: int, concurrency: int = 8) -> list[Outcome]:
         async def worker() -> None:
             while not queue.empty():
                 queue.get_nowait()
-                outcomes.append(await one_request(session, base, rng.choice(PROMPTS), rng.random() < 0.33))
+                # two in five are the deterministic (temperature 0) kind of request a cache can answer
+                repeatable = rng.random() < 0.4
+                outcomes.append(
+                    await one_request(
+                        session,
+                        base,
+                        rng.choice(PROMPTS),
+                        rng.random() < 0.33,
+                        feature=rng.choice(FEATURES),
+                        user=rng.choice(USERS),
+                        temperature=0.0 if repeatable else 0.8,
+                    )
+                )
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     return outcomes
 
 
-async def one_request(session: aiohttp.ClientSession, base: str, prompt: str, stream: bool) -> Outcome:
+async def one_request(
+    session: aiohttp.ClientSession,
+    base: str,
+    prompt: str,
+    stream: bool,
+    *,
+    feature: str = "demo",
+    user: str = "user-1",
+    temperature: float = 0.8,
+) -> Outcome:
     body = {
         "model": "demo-chat",
         "messages": [{"role": "user", "content": prompt}],
         "stream": stream,
         "stream_options": {"include_usage": True} if stream else None,
+        "temperature": temperature,
+        "user": user,
     }
     started = time.perf_counter()
     first_byte = 0.0
     tokens = 0
-    async with session.post(f"{base}/v1/chat/completions", data=orjson.dumps(body)) as response:
+    url, headers = f"{base}/v1/chat/completions", {"x-bastion-feature": feature}
+    async with session.post(url, data=orjson.dumps(body), headers=headers) as response:
         if stream and response.status == 200:
             async for line in response.content:
                 if not first_byte:
@@ -166,6 +209,7 @@ async def one_request(session: aiohttp.ClientSession, base: str, prompt: str, st
             first_byte_seconds=first_byte,
             stream=stream,
             tokens=tokens,
+            cache=response.headers.get("x-bastion-cache", "-"),
         )
 
 
@@ -198,3 +242,25 @@ def report(outcomes: list[Outcome], elapsed: float) -> None:
             f"p50 {ttft50:.0f} ms   p95 {ttft95:.0f} ms"
         )
     print(f"tokens out      {sum(o.tokens for o in ok)}")
+    hits = sum(1 for o in ok if o.cache in ("hit", "semantic-hit"))
+    cacheable = sum(1 for o in ok if o.cache in ("hit", "semantic-hit", "miss"))
+    print(f"cache           {hits} of {cacheable} repeatable requests answered from the cache")
+
+
+async def report_spend(base: str) -> None:
+    """Spend per feature and what the cache saved, from the usage ledger (``/admin/usage``)."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{base}/admin/usage?group_by=feature") as response,
+    ):
+        if response.status != 200:
+            return
+        rows = orjson.loads(await response.read())["data"]
+    spent = sum(row["cost_usd"] for row in rows)
+    saved = sum(row["cost_saved_usd"] for row in rows)
+    print(f"spend           ${spent:.6f} in all (illustrative prices), cache saved ${saved:.6f}")
+    for row in rows:
+        print(
+            f"  {row['feature'] or '-':<13} {row['requests']:>4} requests  ${row['cost_usd']:.6f}"
+            f"  saved ${row['cost_saved_usd']:.6f}"
+        )

@@ -197,3 +197,9 @@ def test_demo_drives_traffic_through_failover_and_reports() -> None:
     assert failovers > 0  # the flaky simulator failed some requests; the next deployment answered
     assert "served by" in out and "steady" in out
     assert "time to first token" in out
+    hits = int(out.split("cache")[1].split()[0])
+    assert hits > 0  # repeated temperature-0 questions were answered from the cache
+    spend = out.split("spend")[1]
+    assert float(spend.split("$")[1].split()[0]) > 0  # the ledger priced the answers
+    for feature in ("support-bot", "search", "summarise"):
+        assert feature in spend  # spend per feature, from the ledger
