@@ -399,16 +399,9 @@ class PostgresStore(Store):
         limit: int = 1000,
     ) -> list[dict[str, Any]]:
         dimensions = check_usage_query(group_by, bucket, filters)
-        columns = list(dimensions)
-        if bucket is not None:
-            # bucket is one of TIME_BUCKETS (checked above), safe to inline
-            start_of_bucket = f"date_trunc('{bucket}', ts AT TIME ZONE 'UTC')"
-            columns.append(f"extract(epoch FROM {start_of_bucket})::float8 AS bucket")
-        where, arguments = _where(start, end, filters)
-        sql = f"SELECT {', '.join([*columns, _TOTALS])} FROM ledger{where}"
-        positions = [str(position) for position in range(1, len(columns) + 1)]
-        if positions:
-            sql += f" GROUP BY {', '.join(positions)}"
+        sql, arguments, columns, positions = _grouped(
+            "ledger", _TOTALS, dimensions, bucket, start, end, filters
+        )
         cost_position = len(columns) + 7  # requests, 5 token totals, then cost_usd
         order = [f"{cost_position} DESC"]
         if bucket is not None:
@@ -477,21 +470,40 @@ class PostgresStore(Store):
         limit: int = 1000,
     ) -> list[dict[str, Any]]:
         dimensions = check_feedback_query(group_by, bucket, filters)
-        columns = list(dimensions)
-        if bucket is not None:
-            # bucket is one of TIME_BUCKETS (checked above), safe to inline
-            start_of_bucket = f"date_trunc('{bucket}', ts AT TIME ZONE 'UTC')"
-            columns.append(f"extract(epoch FROM {start_of_bucket})::float8 AS bucket")
-        where, arguments = _where(start, end, filters)
-        sql = f"SELECT {', '.join([*columns, FEEDBACK_TOTALS])} FROM feedback{where}"
-        positions = [str(position) for position in range(1, len(columns) + 1)]
-        if positions:
-            sql += f" GROUP BY {', '.join(positions)}"
+        sql, arguments, columns, positions = _grouped(
+            "feedback", FEEDBACK_TOTALS, dimensions, bucket, start, end, filters
+        )
         order = [f"{len(columns) + 1} DESC", *positions[len(dimensions) :], *positions[: len(dimensions)]]
         arguments.append(limit)
         sql += f" ORDER BY {', '.join(order)} LIMIT ${len(arguments)}"
         rows = await self._fetch("cannot read the feedback report", sql, *arguments)
         return [feedback_report_row(row, dimensions, bucket is not None) for row in rows if row["count"]]
+
+
+def _grouped(
+    table: str,
+    totals: str,
+    dimensions: Sequence[str],
+    bucket: str | None,
+    start: float | None,
+    end: float | None,
+    filters: dict[str, Any] | None,
+) -> tuple[str, list[Any], list[str], list[str]]:
+    """``SELECT dimensions[, bucket], totals FROM table WHERE … GROUP BY …`` (checked names only).
+
+    Returns the SQL, its arguments, the selected columns and their positions (for ORDER BY).
+    """
+    columns = list(dimensions)
+    if bucket is not None:
+        # bucket is one of TIME_BUCKETS (checked by the caller), safe to inline
+        start_of_bucket = f"date_trunc('{bucket}', ts AT TIME ZONE 'UTC')"
+        columns.append(f"extract(epoch FROM {start_of_bucket})::float8 AS bucket")
+    where, arguments = _where(start, end, filters)
+    sql = f"SELECT {', '.join([*columns, totals])} FROM {table}{where}"
+    positions = [str(position) for position in range(1, len(columns) + 1)]
+    if positions:
+        sql += f" GROUP BY {', '.join(positions)}"
+    return sql, arguments, columns, positions
 
 
 def _where(start: float | None, end: float | None, filters: dict[str, Any] | None) -> tuple[str, list[Any]]:

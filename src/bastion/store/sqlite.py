@@ -404,14 +404,9 @@ class SQLiteStore(Store):
         limit: int = 1000,
     ) -> list[dict[str, Any]]:
         dimensions = check_usage_query(group_by, bucket, filters)
-        columns = list(dimensions)
-        if bucket is not None:
-            columns.append(f"{_BUCKET_START[bucket]} AS bucket")
-        where, parameters = _where(start, end, filters)
-        sql = f"SELECT {', '.join([*columns, _TOTALS])} FROM ledger{where}"
-        positions = [str(position) for position in range(1, len(columns) + 1)]
-        if positions:
-            sql += f" GROUP BY {', '.join(positions)}"
+        sql, parameters, columns, positions = _grouped(
+            "ledger", _TOTALS, dimensions, bucket, start, end, filters
+        )
         cost_position = len(columns) + 7  # requests, 5 token totals, then cost_usd
         order = [f"{cost_position} DESC"]
         if bucket is not None:
@@ -493,14 +488,9 @@ class SQLiteStore(Store):
         limit: int = 1000,
     ) -> list[dict[str, Any]]:
         dimensions = check_feedback_query(group_by, bucket, filters)
-        columns = list(dimensions)
-        if bucket is not None:
-            columns.append(f"{_BUCKET_START[bucket]} AS bucket")
-        where, parameters = _where(start, end, filters)
-        sql = f"SELECT {', '.join([*columns, FEEDBACK_TOTALS])} FROM feedback{where}"
-        positions = [str(position) for position in range(1, len(columns) + 1)]
-        if positions:
-            sql += f" GROUP BY {', '.join(positions)}"
+        sql, parameters, columns, positions = _grouped(
+            "feedback", FEEDBACK_TOTALS, dimensions, bucket, start, end, filters
+        )
         order = [f"{len(columns) + 1} DESC", *positions[len(dimensions) :], *positions[: len(dimensions)]]
         sql += f" ORDER BY {', '.join(order)} LIMIT ?"
         rows = await self._read(sql, [*parameters, limit])
@@ -513,6 +503,30 @@ def _make_parent_directory(path: str) -> None:
 
 async def _by_id(connection: aiosqlite.Connection, columns: str, table: str, row_id: str) -> list[Any]:
     return list(await connection.execute_fetchall(f"SELECT {columns} FROM {table} WHERE id = ?", (row_id,)))
+
+
+def _grouped(
+    table: str,
+    totals: str,
+    dimensions: Sequence[str],
+    bucket: str | None,
+    start: float | None,
+    end: float | None,
+    filters: dict[str, Any] | None,
+) -> tuple[str, list[Any], list[str], list[str]]:
+    """``SELECT dimensions[, bucket], totals FROM table WHERE … GROUP BY …`` (checked names only).
+
+    Returns the SQL, its parameters, the selected columns and their positions (for ORDER BY).
+    """
+    columns = list(dimensions)
+    if bucket is not None:
+        columns.append(f"{_BUCKET_START[bucket]} AS bucket")
+    where, parameters = _where(start, end, filters)
+    sql = f"SELECT {', '.join([*columns, totals])} FROM {table}{where}"
+    positions = [str(position) for position in range(1, len(columns) + 1)]
+    if positions:
+        sql += f" GROUP BY {', '.join(positions)}"
+    return sql, parameters, columns, positions
 
 
 def _where(start: float | None, end: float | None, filters: dict[str, Any] | None) -> tuple[str, list[Any]]:
