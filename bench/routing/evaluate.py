@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Evaluate the shipped ``model: auto`` classifier: accuracy, latency and the cost it saves.
 
-  1. held-out accuracy and confusion matrix of the weights shipped in the package, on the test
-     split of bench/routing/prompts.jsonl (the split fit.py never trains on);
+  1. held-out accuracy, confusion matrix, per-tier precision and recall and premium-or-not
+     accuracy of the weights shipped in the package, on the test split of
+     bench/routing/prompts.jsonl (the split fit.py never trains or tunes on);
   2. classification latency, p50 / p99 / max in microseconds, over every prompt of the file
      (--rounds passes, one call timed at a time), plus a 200 KB prompt for the worst case;
   3. the estimated cost against sending everything to the premium tier, on an assumed traffic
@@ -29,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fit import LABELS, TIERS, load_records
+from fit import LABELS, TIERS, load_records, precision_recall
 
 from bastion.accounting.pricing import PriceTable
 from bastion.routing.complexity import ComplexityClassifier, Decision
@@ -60,8 +61,7 @@ def print_accuracy(name: str, matrix: list[list[int]]) -> float:
     print("| label \\ tier | " + " | ".join(TIERS) + " |\n|---|---|---|---|")
     for index, label in enumerate(LABELS):
         print(f"| {label} | " + " | ".join(str(v) for v in matrix[index]) + " |")
-    premium_right = sum(matrix[i][j] for i in range(3) for j in range(3) if (i == 2) == (j == 2))
-    print(f"\npremium or not (2-way) accuracy {premium_right / total:.3f}")
+    print("\n" + precision_recall(matrix).replace("; ", "\n"))
     return correct / total
 
 

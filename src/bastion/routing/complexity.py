@@ -1,26 +1,27 @@
 """The ``model: "auto"`` complexity classifier: which tier of model a chat request needs.
 
-A transparent linear model: about twenty named features of the request, each scaled to
-[0, 1] (prompt length, code, math, proof and reasoning cues, constraints, tools, conversation
-depth, script...), are weighted and summed into one logit; its sigmoid is the score, and
-ascending score bounds pick the tier (``small`` / ``medium`` / ``premium`` by default). The
-weights were fitted by ``bench/routing/fit.py`` (an ordinal, all-threshold logistic regression)
-on the train split of ``bench/routing/prompts.jsonl`` and ship in ``complexity_weights.json``;
-docs/routing.md has the evaluation.
+A transparent linear model: 35 named features of the request, each scaled to [0, 1] (prompt
+length, code, math, proof and reasoning cues, constraints, tools, conversation depth and what the
+earlier turns were about, pasted material, question type, script...), are weighted and summed
+into two logits, "harder than simple" and "hard"; the score is the mean of their probabilities
+(half the expected tier index) and ascending score bounds pick the tier (``small`` / ``medium`` /
+``premium`` by default). The weights were fitted by ``bench/routing/fit.py`` (two L2-regularised
+logistic regressions) on the train split of ``bench/routing/prompts.jsonl`` and ship in
+``complexity_weights.json``; docs/routing.md has the evaluation.
 
 The reason given with a decision names the features that pushed the score most (towards the
 tier chosen), so an operator can read why a request went where it did; it is ASCII and short,
 fit for the ``x-bastion-route-reason`` header.
 
 Pure Python, no numpy, no network: a classification reads at most ``SCAN_CHARS`` characters of
-the last user turn, which keeps it in the tens of microseconds on long prompts. It never raises:
+the last user turn, which keeps it under a millisecond on any prompt. It never raises:
 a body it cannot read is sent to the highest tier with the reason ``unclassifiable`` (a
 misroute upwards costs money, one downwards costs answer quality).
 
 ``EmbeddingComplexityClassifier`` is the optional variant that adds the last user turn's
 embedding by the local MiniLM embedder (``bastion-gateway[semantic]``) to the features, with a
-logistic head fitted on the same data; it needs numpy and takes milliseconds, and on our data it
-is no more accurate (docs/routing.md), so it is only used when configured.
+head of the same form fitted on the same data; it needs numpy and takes milliseconds, and on our
+data it is no more accurate (docs/routing.md), so it is only used when configured.
 """
 
 from __future__ import annotations
@@ -62,10 +63,16 @@ MAX_REASON_CHARS = 200
 # the rest of a longer turn still counts in its length.
 SCAN_CHARS = 3072
 _TAIL_CHARS = 1024
+# Earlier user turns are read up to this many characters (the latest first): a short follow-up
+# ("what if it is not a binary tree?") is as hard as the task it follows.
+_EARLIER_CHARS = 1536
 # Lengths are scaled on a log axis: log1p(tokens) / log1p(this) is 1.0 at this many tokens.
 _LENGTH_SCALE_TOKENS = 2000
 _CONTEXT_SCALE_TOKENS = 8000
 _MAX_DEPTH = 8
+# A turn this long with a first (or last) line this short reads as an ask over pasted material
+_PAYLOAD_MIN_CHARS = 400
+_INSTRUCTION_CHARS = 300
 
 
 # ------------------------------------------------------------------------------------- features
@@ -93,8 +100,18 @@ class Features:
     long_output: float  # essay, detailed, report, comprehensive, N words
     writing: float  # email, letter, story, poem, post...
     simple_ask: float  # translate, define, synonym, capital of, joke, greetings...
+    howto: float  # how do I, how to, what command, keyboard shortcut (a quick practical answer)
+    short_list: float  # give me three..., list five..., name four... (a short list of items)
+    factoid: float  # one short wh- or yes/no question
+    roleplay: float  # act as, imagine you are, take on the role of...
+    puzzle: float  # riddle, puzzle, logic, trick question, true/false/uncertain
+    contest_math: float  # how many ways, probability that, find all, divisible by, remainder when...
+    word_problem: float  # everyday quantities: prices, totals, hours, miles, "each", "per"
+    arithmetic: float  # a bare calculation: 12 * 13, 15% of 80, 7 plus 5
+    payload: float  # share of the turn after its first line: pasted text, data or code to work on
+    earlier_technical: float  # math, code, proof, algorithm, puzzle cues in earlier user turns
     numbers: float  # numerals in the text (word problems, data)
-    sentences: float  # sentences in the last user turn beyond the first
+    sentences: float  # sentences of the ask beyond the first (a pasted passage does not count)
     non_english: float  # share of letters outside ASCII
     tools: float  # tools offered
     tool_results: float  # tool calls or tool results already in the conversation
@@ -127,6 +144,16 @@ FEATURE_LABELS: dict[str, str] = {
     "long_output": "long output",
     "writing": "writing task",
     "simple_ask": "simple ask",
+    "howto": "how-to",
+    "short_list": "short list",
+    "factoid": "short question",
+    "roleplay": "role-play",
+    "puzzle": "puzzle",
+    "contest_math": "contest math",
+    "word_problem": "word problem",
+    "arithmetic": "arithmetic",
+    "payload": "pasted material",
+    "earlier_technical": "technical conversation",
     "numbers": "numbers",
     "sentences": "several sentences",
     "non_english": "non-English",
@@ -215,9 +242,10 @@ _LEXICONS: dict[str, _Lexicon] = {
         "解释 説明 설명 とは",
     ),
     "design": _lexicon(
-        "design distributed latency throughput atomic failover qps rps",
+        "design distributed latency throughput atomic failover qps rps engine parser compiler interpreter "
+        "emulator allocator kernel",
         "architect scal consisten shard replica concurren idempoten migrat partition",
-        "race condition, lock free, fault tolerant, fault tolerance, multi tenant",
+        "race condition, lock free, fault tolerant, fault tolerance, multi tenant, from scratch",
         "p99 分布式 架构 一致性 設計",
     ),
     "algorithms": _lexicon(
@@ -271,6 +299,38 @@ _LEXICONS: dict[str, _Lexicon] = {
         "how many players, how many ounces, what year, when was, when did",
         "翻译 首都 수도 とは何 ですか",
     ),
+    "howto": _lexicon(
+        "shortcut",
+        "",
+        "how do i, how do you, how to, how can i, what command, which command, what is the command, "
+        "what s the command, keyboard shortcut, what does the, file extension, is there a way to",
+        "怎么 如何 どうやって 방법",
+    ),
+    "roleplay": _lexicon(
+        "roleplay persona pretend",
+        "",
+        "act as, acting as, imagine you are, imagine yourself, imagine you re, take on the role, "
+        "assume the role, play the role, role of, speak like, in the style of, you are a, you are an, "
+        "stay in character",
+    ),
+    "puzzle": _lexicon(
+        "riddle riddles puzzle puzzles brainteaser logic logical logically deduce deduction paradox",
+        "",
+        "trick question, true or false, true false or uncertain, lateral thinking",
+    ),
+    "contest_math": _lexicon(
+        "divisible coprime digits combinatorics inequality",
+        "",
+        "how many ways, how many positive, how many integers, how many distinct, probability that, "
+        "expected number, at random, uniformly at random, positive integers, positive integer, "
+        "divided by, remainder when, sum of all, find all, real solutions, minimum value, maximum value, "
+        "closed form, in terms of",
+    ),
+    "word_problem": _lexicon(
+        "cost costs price priced buys bought sells sold spends spent earns earned pays paid saves "
+        "dollars cents each per total left miles kilometers hours minutes pages tickets apples "
+        "salary discount budget weekly daily",
+    ),
 }
 _LEXICON_NAMES = tuple(_LEXICONS)
 _LEXICON_LIST = tuple(_LEXICONS.values())
@@ -297,6 +357,35 @@ _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+", re.MULTILINE)
 _WORD_COUNT = re.compile(r"\b\d[\d,]{2,}\s*words?\b")
 _MEANING = re.compile(r"what does .{1,30}? (?:mean|stand for)")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+# the digit is factored out of the first two alternatives: a third faster on long prompts
+_ARITHMETIC = re.compile(
+    r"\d(?:\s*(?:[-+*/×÷^]|x|times|plus|minus|divided by|multiplied by)\s*\d|\s*(?:%|percent) of)"
+    r"|square root of \d"
+)
+_MONEY = re.compile(r"[$€£]\s?\d")
+_SHORT_LIST = re.compile(
+    r"\b(?:give me|list|name|suggest|tell me)\s+(?:\d{1,2}|one|two|three|four|five|six|seven|a few|some)\b"
+)
+_FACTOID_START = (
+    "what",
+    "who",
+    "when",
+    "where",
+    "which",
+    "how many",
+    "how much",
+    "how long",
+    "how far",
+    "how old",
+    "is ",
+    "are ",
+    "does ",
+    "do ",
+    "can ",
+    "did ",
+    "was ",
+    "were ",
+)
 # the end of a sentence followed by more text (so one question counts 0)
 _SENTENCE_END = re.compile(r"[.!?。！？]\s+(?=\S)")
 
@@ -347,6 +436,7 @@ class _Conversation:
     user_turns: int
     tool_results: bool
     images: bool
+    earlier_user: str = ""  # the earlier user turns, latest first, at most _EARLIER_CHARS
 
 
 def _text_of(content: Any) -> tuple[str, bool]:
@@ -382,6 +472,7 @@ def _read_conversation(messages: Any) -> _Conversation:
     user_turns = 0
     tool_results = False
     last_user, images = "", False
+    earlier_user: list[str] = []
     for index, message in enumerate(messages):
         if not isinstance(message, dict):
             continue
@@ -395,7 +486,11 @@ def _read_conversation(messages: Any) -> _Conversation:
             last_user, images = text, has_images
         else:
             earlier += len(text)
-    return _Conversation(last_user, earlier, user_turns, tool_results, images)
+            if role == "user" and index < last_index:
+                earlier_user.append(text[:_EARLIER_CHARS])
+    # the latest earlier turns say most about what the last one continues
+    recent = "\n".join(reversed(earlier_user))[:_EARLIER_CHARS] if earlier_user else ""
+    return _Conversation(last_user, earlier, user_turns, tool_results, images, recent)
 
 
 def _scanned(text: str) -> str:
@@ -423,6 +518,49 @@ def _share(hits: int, full_scale: float) -> float:
     return min(1.0, hits / full_scale)
 
 
+def _instruction(text: str) -> str:
+    """The ask of a long turn over pasted material: its first line, or its last when shorter;
+    the whole turn when it is short or has no short line at either end.
+
+    A short ask over a pasted passage ("Summarize this in one sentence:") is long without being
+    hard; features of the ask alone tell it from a long ask.
+    """
+    if len(text) < _PAYLOAD_MIN_CHARS:
+        return text
+    first = text.find("\n")
+    if first < 0:
+        return text
+    stripped = text.rstrip()
+    last_start = stripped.rfind("\n") + 1
+    head, tail = text[:first], stripped[last_start:]
+    instruction = head if len(head) <= len(tail) else tail
+    return instruction if len(instruction) <= _INSTRUCTION_CHARS else text
+
+
+def _factoid(lowered: str, words: list[str]) -> float:
+    """1.0 for one short question (what / who / is... and a single sentence): a lookup."""
+    stripped = lowered.strip()
+    if len(words) > 15 or not stripped.startswith(_FACTOID_START) or _SENTENCE_END.search(stripped):
+        return 0.0
+    return 1.0
+
+
+_TECHNICAL_CUES = (
+    "math", "proof", "theory", "algorithms", "code_task", "code_keywords", "contest_math", "puzzle",
+    "design", "reasoning",
+)  # fmt: skip
+
+
+def _earlier_technical(earlier_user: str) -> float:
+    """Technical cues in the earlier user turns, so a follow-up inherits its task's difficulty."""
+    if not earlier_user:
+        return 0.0
+    lowered = earlier_user.lower()
+    cues = _cue_counts(lowered, _WORD.findall(lowered), not earlier_user.isascii())
+    hits = sum(cues[name] for name in _TECHNICAL_CUES) + len(_MATH_NOTATION.findall(earlier_user))
+    return _share(hits, 4)
+
+
 def extract_features(body: dict[str, Any]) -> Features:
     """The features of an OpenAI chat body; raises on a body without a list of messages."""
     conversation = _read_conversation(body.get("messages"))
@@ -444,6 +582,7 @@ def extract_features(body: dict[str, Any]) -> Features:
     response_format = body.get("response_format")
     json_schema = isinstance(response_format, dict) and response_format.get("type") == "json_schema"
     fences = len(_CODE_FENCE.findall(text))
+    instruction = _instruction(text)
     code_hits = cues["code_keywords"] + len(_CODE_SYNTAX.findall(text))
     return Features(
         length=_log_scale(_estimate_tokens(text, non_ascii) * scale, _LENGTH_SCALE_TOKENS),
@@ -464,8 +603,18 @@ def extract_features(body: dict[str, Any]) -> Features:
         long_output=_share(cues["long_output"] + _guarded(_WORD_COUNT, lowered, ("word",)), 2),
         writing=_share(cues["writing"], 2),
         simple_ask=_share(cues["simple_ask"], 2),
+        howto=_share(cues["howto"], 1),
+        short_list=_share(len(_SHORT_LIST.findall(lowered[:300])), 1),
+        factoid=_factoid(lowered, words),
+        roleplay=_share(cues["roleplay"], 2),
+        puzzle=_share(cues["puzzle"], 2),
+        contest_math=_share(cues["contest_math"], 2),
+        word_problem=_share(cues["word_problem"] + len(_MONEY.findall(text)), 4),
+        arithmetic=_share(len(_ARITHMETIC.findall(lowered)), 2),
+        payload=1.0 - len(instruction) / len(text) if text else 0.0,
+        earlier_technical=_earlier_technical(conversation.earlier_user),
         numbers=_share(len(_NUMBER.findall(text)), 8),
-        sentences=min(1.0, len(_SENTENCE_END.findall(text)) / 6),
+        sentences=min(1.0, len(_SENTENCE_END.findall(instruction)) / 6),
         non_english=non_english,
         tools=min(1.0, tool_count / 4),
         tool_results=1.0 if conversation.tool_results else 0.0,
@@ -479,7 +628,14 @@ def extract_features(body: dict[str, Any]) -> Features:
 
 @dataclass(frozen=True)
 class Weights:
-    """A linear model over :class:`Features`: ``score = sigmoid(bias + sum(w * x))``.
+    """A linear model over :class:`Features`, with one logit or two.
+
+    With one, ``score = sigmoid(bias + sum(w * x))``. With two (what ``bench/routing/fit.py``
+    ships), ``bias`` and ``coefficients`` are a logistic regression for "harder than simple" and
+    ``hard_bias`` and ``hard_coefficients`` one for "hard"; the score is the mean of their two
+    probabilities, which is half the expected tier index (0 small, 1 medium, 2 premium). Two
+    logits let a feature mark the middle tier: a writing task is unlike a simple ask and unlike
+    a hard one, which one score line cannot say.
 
     ``means`` are the features' averages on the training set: a reason names the features whose
     ``w * (x - mean)`` pushed this request's score furthest from a typical one.
@@ -489,16 +645,23 @@ class Weights:
     coefficients: dict[str, float]
     thresholds: tuple[tuple[str, float], ...] = DEFAULT_THRESHOLDS
     means: dict[str, float] = field(default_factory=dict)
+    hard_bias: float = 0.0
+    hard_coefficients: dict[str, float] | None = None
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any]) -> Weights:
-        coefficients = {str(k): float(v) for k, v in data["coefficients"].items()}
-        unknown = set(coefficients) - set(FEATURE_NAMES)
-        if unknown:
-            raise ValueError(f"unknown features in the weights: {', '.join(sorted(unknown))}")
+        coefficients = _coefficients(data["coefficients"])
+        hard = data.get("hard_coefficients")
         thresholds = tuple((str(name), float(bound)) for name, bound in data.get("thresholds", ()))
         means = {str(k): float(v) for k, v in data.get("means", {}).items()}
-        return cls(float(data["bias"]), coefficients, thresholds or DEFAULT_THRESHOLDS, means)
+        return cls(
+            float(data["bias"]),
+            coefficients,
+            thresholds or DEFAULT_THRESHOLDS,
+            means,
+            float(data.get("hard_bias", 0.0)),
+            _coefficients(hard) if hard is not None else None,
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> Weights:
@@ -508,6 +671,14 @@ class Weights:
     def shipped(cls) -> Weights:
         """The weights fitted by bench/routing/fit.py and shipped in the package."""
         return cls.load(WEIGHTS_PATH)
+
+
+def _coefficients(mapping: dict[str, Any]) -> dict[str, float]:
+    coefficients = {str(k): float(v) for k, v in mapping.items()}
+    unknown = set(coefficients) - set(FEATURE_NAMES)
+    if unknown:
+        raise ValueError(f"unknown features in the weights: {', '.join(sorted(unknown))}")
+    return coefficients
 
 
 @dataclass(frozen=True, slots=True)
@@ -565,8 +736,13 @@ class ComplexityClassifier:
         chosen = tuple(thresholds) if thresholds is not None else self.weights.thresholds
         _check_thresholds(chosen)
         self.thresholds: tuple[tuple[str, float], ...] = chosen
+        up = self.weights.coefficients
+        hard = self.weights.hard_coefficients
+        self._two_logits = hard is not None
+        # (name, weight on "harder than simple", weight on "hard", training mean); a one-logit
+        # model uses its weights for both
         self._coefficients = [
-            (name, self.weights.coefficients.get(name, 0.0), self.weights.means.get(name, 0.0))
+            (name, up.get(name, 0.0), (hard or up).get(name, 0.0), self.weights.means.get(name, 0.0))
             for name in FEATURE_NAMES
         ]
 
@@ -578,25 +754,31 @@ class ComplexityClassifier:
         """The tier for ``body``; never raises (an unreadable body goes to the highest tier)."""
         try:
             features = extract_features(body)
-            z = self.weights.bias
-            contributions = []
-            for name, weight, mean in self._coefficients:
+            z_up = self.weights.bias
+            z_hard = self.weights.hard_bias
+            values = []
+            for name, up, hard, mean in self._coefficients:
                 value = getattr(features, name)
-                z += weight * value
-                contributions.append((name, weight * (value - mean), value - mean))
-            score = _sigmoid(z)
+                z_up += up * value
+                z_hard += hard * value
+                values.append((name, up, hard, value - mean))
+            score = (_sigmoid(z_up) + _sigmoid(z_hard)) / 2 if self._two_logits else _sigmoid(z_up)
             tier = _tier_of(score, self.thresholds)
-            return Decision(tier, score, self._reason(tier, score, contributions))
+            return Decision(tier, score, self._reason(tier, score, values))
         except Exception:
             return _unclassifiable(self.thresholds)
 
-    def _reason(self, tier: str, score: float, contributions: list[tuple[str, float, float]]) -> str:
+    def _reason(self, tier: str, score: float, values: list[tuple[str, float, float, float]]) -> str:
         # Name the features present more than on a typical request that pushed towards the tier
-        # chosen: up for any tier but the lowest, down for the lowest.
+        # chosen: up for any tier but the lowest, down for the lowest. The top tier is read on
+        # the "hard" logit, the others on "harder than simple".
         lowest = tier == self.thresholds[0][0]
-        pushes = [
-            (abs(push), name) for name, push, excess in contributions if excess > 0 and (push < 0) == lowest
-        ]
+        on_hard = tier == self.thresholds[-1][0] and len(self.thresholds) > 1
+        pushes = []
+        for name, up, hard, excess in values:
+            push = (hard if on_hard else up) * excess
+            if excess > 0 and (push < 0) == lowest:
+                pushes.append((abs(push), name))
         names = [FEATURE_LABELS[name] for size, name in sorted(pushes, reverse=True)[:2] if size > 0.1]
         if not names:
             names = [_SHORT_LABEL if lowest else "no strong signal"]
@@ -609,8 +791,9 @@ class ComplexityClassifier:
 class EmbeddingComplexityClassifier:
     """The same decision from the last user turn's MiniLM embedding plus the features.
 
-    A logistic head over [embedding, features], fitted on the same data (``bench/routing/fit.py
-    --embedding``), ships in ``complexity_embedding_weights.json``. Needs
+    Logistic heads over [embedding, features] of the same two-logit form as :class:`Weights`,
+    fitted on the same data (``bench/routing/fit.py --embedding``), ship in
+    ``complexity_embedding_weights.json``. Needs
     ``bastion-gateway[semantic]`` and the model package; ``classify`` embeds in a worker thread
     (milliseconds), ``classify_sync`` on the calling thread. Never raises once built.
     """
@@ -628,9 +811,16 @@ class EmbeddingComplexityClassifier:
         data = json.loads(Path(weights_path).read_text())
         self._np = np
         self.embedder = embedder or LocalEmbedder()
-        self._embedding_weights = np.asarray(data["embedding"], dtype=np.float32)
-        self._feature_weights = [(name, float(data["features"].get(name, 0.0))) for name in FEATURE_NAMES]
-        self._bias = float(data["bias"])
+        # one logit, or two ("harder than simple", then "hard") averaged as in Weights
+        self._heads = [
+            (
+                float(data[prefix + "bias"]),
+                np.asarray(data[prefix + "embedding"], dtype=np.float32),
+                [(name, float(data[prefix + "features"].get(name, 0.0))) for name in FEATURE_NAMES],
+            )
+            for prefix in ("", "hard_")
+            if prefix + "embedding" in data
+        ]
         self.max_chars = int(data.get("max_chars", 2000))
         chosen = tuple(thresholds) if thresholds is not None else tuple(map(tuple, data["thresholds"]))
         _check_thresholds(chosen)
@@ -642,9 +832,12 @@ class EmbeddingComplexityClassifier:
 
     def decide(self, body: dict[str, Any], vector: Any) -> Decision:
         features = extract_features(body)
-        z = self._bias + float(self._np.dot(self._embedding_weights, vector))
-        z += sum(weight * getattr(features, name) for name, weight in self._feature_weights)
-        score = _sigmoid(z)
+        probabilities = []
+        for bias, embedding_weights, feature_weights in self._heads:
+            z = bias + float(self._np.dot(embedding_weights, vector))
+            z += sum(weight * getattr(features, name) for name, weight in feature_weights)
+            probabilities.append(_sigmoid(z))
+        score = sum(probabilities) / len(probabilities)
         tier = _tier_of(score, self.thresholds)
         return Decision(tier, score, _header_safe(f"embedding+features (score {score:.2f})"))
 

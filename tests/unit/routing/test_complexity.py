@@ -124,6 +124,15 @@ def test_features_of_a_plain_question_are_small() -> None:
             "json_schema",
             1.0,
         ),
+        (user("How do I undo the last commit in git?"), "howto", 1.0),
+        (user("Give me three words that rhyme with 'cat'."), "short_list", 1.0),
+        (user("Who painted the Mona Lisa?"), "factoid", 1.0),
+        (user("Who painted it? Tell me about the painter's life."), "factoid", 0.0),
+        (user("Act as a travel agent and imagine you are in Rome."), "roleplay", 1.0),
+        (user("Here is a riddle, a logic puzzle."), "puzzle", 1.0),
+        (user("How many ways can 5 rooks be placed? Find all positive integers n."), "contest_math", 1.0),
+        (user("Tom buys 3 shirts at $18 each. What is the total cost?"), "word_problem", 1.0),
+        (user("What is 12 * 13, and 15% of 80?"), "arithmetic", 1.0),
         (
             {
                 "messages": [
@@ -147,6 +156,28 @@ def test_conversation_depth_and_context_come_from_earlier_turns() -> None:
     features = extract_features({"messages": messages})
     assert features.depth == pytest.approx(4 / 8)
     assert features.context > 0.5
+
+
+def test_a_follow_up_inherits_the_technical_cues_of_earlier_turns() -> None:
+    first = "Write a function to find the lowest common ancestor of two nodes in a binary tree."
+    follow_up = {
+        "messages": [
+            {"role": "user", "content": first},
+            {"role": "assistant", "content": "def lca(root, a, b): ..."},
+            {"role": "user", "content": "What if it is not a binary tree?"},
+        ]
+    }
+    assert extract_features(follow_up).earlier_technical > 0
+    assert extract_features(user("What if it is not a binary tree?")).earlier_technical == 0
+
+
+def test_a_pasted_passage_is_payload_and_its_sentences_do_not_count() -> None:
+    passage = "The garden opened in 2015. It has forty beds. Volunteers water it daily. " * 8
+    features = extract_features(user("Give this text a short title:\n\n" + passage))
+    assert features.payload > 0.9
+    assert features.sentences == 0
+    assert extract_features(user(passage)).payload == 0  # no line of its own for the ask
+    assert extract_features(user(passage)).sentences > 0
 
 
 def test_only_the_head_and_tail_of_a_huge_turn_are_read() -> None:
@@ -223,6 +254,8 @@ def test_a_reason_names_the_features_that_decided(classifier: ComplexityClassifi
 def test_shipped_weights_load() -> None:
     weights = Weights.shipped()
     assert set(weights.coefficients) <= set(FEATURE_NAMES)
+    assert weights.hard_coefficients is not None
+    assert set(weights.hard_coefficients) <= set(FEATURE_NAMES)
     assert set(weights.means) <= set(FEATURE_NAMES)
     names = [name for name, _ in weights.thresholds]
     bounds = [bound for _, bound in weights.thresholds]
@@ -241,6 +274,31 @@ def test_thresholds_name_the_tiers() -> None:
 def test_bad_thresholds_are_refused(thresholds: list[tuple[str, float]]) -> None:
     with pytest.raises(ValueError):
         ComplexityClassifier(thresholds)
+
+
+def test_two_logits_average_their_probabilities() -> None:
+    weights = Weights.from_mapping(
+        {
+            "bias": 0.0,
+            "coefficients": {"length": 0.0},
+            "hard_bias": -100.0,
+            "hard_coefficients": {"proof": 200.0},
+            "thresholds": [["small", 0.2], ["medium", 0.7], ["premium", 1.0]],
+        }
+    )
+    classifier = ComplexityClassifier(weights=weights)
+    plain = classifier.classify(user("hello"))
+    assert plain.score == pytest.approx(0.25)  # (0.5 + 0) / 2
+    assert plain.tier == "medium"
+    proof = classifier.classify(user("Prove it and derive it."))
+    assert proof.score == pytest.approx(0.75)  # (0.5 + 1) / 2
+    assert proof.tier == "premium"
+    assert "proof/derivation" in proof.reason  # read on the "hard" logit
+
+
+def test_unknown_features_in_the_weights_are_refused() -> None:
+    with pytest.raises(ValueError, match="unknown features"):
+        Weights.from_mapping({"bias": 0, "coefficients": {}, "hard_coefficients": {"nope": 1.0}})
 
 
 def test_custom_weights() -> None:
@@ -264,8 +322,8 @@ def test_heldout_accuracy_of_the_shipped_weights(
     premium_or_not = sum((truth == "premium") == (guess == "premium") for truth, guess in tiers) / len(tiers)
     hard_to_small = sum(truth == "premium" and guess == "small" for truth, guess in tiers)
     simple_to_premium = sum(truth == "small" and guess == "premium" for truth, guess in tiers)
-    assert premium_or_not >= 0.85
-    assert exact >= 0.80
+    assert premium_or_not >= 0.92
+    assert exact >= 0.84
     assert hard_to_small == 0
     assert simple_to_premium == 0
 
