@@ -13,7 +13,8 @@ The L2 strength is chosen by 5-fold cross-validation on train, folds by the ``gr
 prompt's variants never straddle folds); the tier bounds are then tuned (grid of 0.005) on the
 out-of-fold scores of train at that strength, never on test.
 
-Then it reports, on the held-out test split only: accuracy, the confusion matrix, per-tier
+It never reads bench/routing/external_heldout.jsonl, the external held-out set (evaluate.py
+scores it). Then it reports, on the held-out test split only: accuracy, the confusion matrix, per-tier
 precision and recall, and accuracy per category and per source. With --embedding (needs
 bastion-gateway[semantic] and the model) it fits an ordinal (all-threshold) head on the last user
 turn's MiniLM embedding, alone and together with the features; the second ships, for the

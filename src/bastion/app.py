@@ -19,17 +19,21 @@ from bastion.api.admin import Deployments, Reload
 from bastion.api.admin_experiments import Experiments
 from bastion.api.admin_feedback import FeedbackReport
 from bastion.api.admin_identity import IdentityAdmin
+from bastion.api.admin_requests import RequestLog
 from bastion.api.anthropic_routes import Messages
 from bastion.api.asgi import JSON_CONTENT_TYPE, Receive, Scope, Send, send_bytes
+from bastion.api.dashboard import dashboard_routes
 from bastion.api.errors import anthropic_error_body, openai_error_body
 from bastion.api.feedback import Feedback
 from bastion.api.health import Health, Ready
 from bastion.api.metrics import Metrics
 from bastion.api.openai_routes import ChatCompletions, Embeddings, Models
+from bastion.api.openapi import OpenAPIDocument
 from bastion.config import BastionConfig
 from bastion.config_loader import ConfigError
 from bastion.errors import GatewayError, NotFound
 from bastion.gateway import Gateway, is_loopback
+from bastion.telemetry.state import TELEMETRY, configure_telemetry
 
 log = logging.getLogger("bastion")
 
@@ -55,12 +59,14 @@ class BastionApp:
     def __init__(self, gateway: Gateway, config_source: Callable[[], BastionConfig] | None = None) -> None:
         self.gateway = gateway
         self.config_source = config_source
+        configure_telemetry(gateway.config, gateway.providers)
         self.routes = self._routes(gateway)
         self.allowed_methods: dict[str, list[str]] = {}
         for method, path in self.routes:
             self.allowed_methods.setdefault(path, []).append(method)
         self.identity_admin = IdentityAdmin(self)  # /admin/{keys,users,teams,usage}[/id]: ids in the path
         self.experiments = Experiments(self)  # /admin/experiments[/name]: A/B comparisons
+        self.request_log = RequestLog(self)  # /admin/requests[/request id]: the request log
         self._reload_lock = asyncio.Lock()
         self._retiring: set[asyncio.Task[Any]] = set()
         self._replaced: list[Gateway] = []  # gateways still draining after a reload
@@ -75,6 +81,7 @@ class BastionApp:
             ("GET", "/healthz"): Health(),
             ("GET", "/readyz"): Ready(gateway),
             ("GET", "/metrics"): Metrics(),
+            ("GET", "/openapi.json"): OpenAPIDocument(),
         }
         # The OpenAI SDK's base_url usually ends in /v1; some clients leave it off.
         for prefix in ("/v1", ""):
@@ -86,6 +93,7 @@ class BastionApp:
         routes[("GET", "/admin/deployments")] = Deployments(self)
         routes[("POST", "/admin/reload")] = Reload(self)
         routes[("GET", "/admin/feedback")] = FeedbackReport(self)
+        routes.update(dashboard_routes(self))  # GET /dashboard and /dashboard/api/*
         return routes
 
     async def reload(self) -> list[str]:
@@ -114,6 +122,7 @@ class BastionApp:
                 log.error("config reload refused; the running config keeps serving:\n%s", error)
                 return error.problems
             old, self.gateway = self.gateway, successor
+            configure_telemetry(successor.config, successor.providers)
             self.routes = self._routes(successor)
             self._replaced.append(old)
             task = asyncio.create_task(self._retire(old, successor))
@@ -141,11 +150,17 @@ class BastionApp:
                 path = path[:-1]
             handler = self.routes.get((scope["method"], path))
             if handler is not None:
-                await handler(scope, receive, send)
+                tracing = TELEMETRY.tracing  # None while tracing is off: the only cost then
+                if tracing is not None and getattr(handler, "metered", False):
+                    await tracing.serve(handler, scope, receive, send)
+                else:
+                    await handler(scope, receive, send)
             elif path.startswith(("/admin/keys", "/admin/users", "/admin/teams", "/admin/usage")):
                 await self.identity_admin(scope, receive, send)
             elif path == "/admin/experiments" or path.startswith("/admin/experiments/"):
                 await self.experiments(scope, receive, send)
+            elif path == "/admin/requests" or path.startswith("/admin/requests/"):
+                await self.request_log(scope, receive, send)
             else:
                 await self._not_found(scope, send, path)
         elif kind == "lifespan":
@@ -196,5 +211,6 @@ class BastionApp:
                 for old in self._replaced:
                     await old.retire(self.gateway)
                 await self.gateway.close()
+                TELEMETRY.shutdown()  # flush queued spans; multiprocess metrics forget this worker
                 await send({"type": "lifespan.shutdown.complete"})
                 return

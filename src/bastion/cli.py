@@ -1,4 +1,4 @@
-"""The ``bastion`` command: serve, demo, and config check."""
+"""The ``bastion`` command: serve, demo, config check; keys, users, teams, usage, db, audit in cli_admin."""
 
 from __future__ import annotations
 
@@ -8,10 +8,14 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bastion import __version__
 from bastion.config import BastionConfig
 from bastion.config_loader import ConfigError, default_config, load_config_file
+
+if TYPE_CHECKING:
+    from bastion.workers import WorkerSeat
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,6 +27,13 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--config", help="YAML config (default: ./bastion.yaml if present, else zero-config)")
     serve.add_argument("--host", help="address to bind (overrides server.host)")
     serve.add_argument("--port", type=int, help="port to bind (overrides server.port; default 8080)")
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="worker processes sharing the port, one per core (default 1); more than one needs "
+        "limits.backend: redis or limits.per_process: true",
+    )
 
     demo = commands.add_parser(
         "demo", help="run the gateway on simulated providers and drive traffic through it"
@@ -72,7 +83,23 @@ def _config_check(path: str) -> int:
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 1
+    from bastion.guards.stage import GuardStage
+
+    try:
+        guards = GuardStage.build(config)  # loads classifier hooks: a bad import path fails here
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return 1
     print(f"{path}: OK")
+    if guards is not None:
+        on = sorted(
+            {
+                f"{n}={getattr(config.guards, n).mode}"
+                for n in type(config.guards).model_fields
+                if n != "overrides" and getattr(config.guards, n).mode != "off"
+            }
+        )
+        print(f"  guards: {', '.join(on) or 'off by default'}; {len(config.guards.overrides)} override(s)")
     for name, provider in config.providers.items():
         print(f"  provider {name}: {provider.type}")
     for name, group in config.models.items():
@@ -90,6 +117,19 @@ def _config_check(path: str) -> int:
     for what, spec in scoped:
         if not spec.empty:
             print(f"  limits for {what}: {spec.model_dump(exclude_none=True)}")
+    audit = config.audit
+    if audit.enabled:
+        kept = {
+            category: days
+            for category, days in audit.retention.model_dump(exclude={"interval_seconds"}).items()
+            if days is not None
+        }
+        print(
+            f"  audit: on (payloads {audit.payloads}, {audit.signing} signatures, "
+            f"checkpoint every {audit.checkpoint_every} entries or {audit.checkpoint_seconds:g} s"
+            + (f", retention {kept}" if kept else ", kept forever")
+            + ")"
+        )
     from bastion.accounting.catalog import PriceCatalog
 
     unpriced = PriceCatalog(config).unpriced
@@ -133,7 +173,17 @@ def _serve(args: argparse.Namespace) -> int:
             }
         )
 
-    return serve(config, notices=notices, source=source, config_source=config_source)
+    if args.workers == 1:
+        return serve(config, notices=notices, source=source, config_source=config_source)
+    from bastion.workers import run_workers
+
+    def serve_worker(
+        config: BastionConfig, seat: WorkerSeat, source_of_config: Callable[[], BastionConfig]
+    ) -> int:
+        said = notices if seat.index == 0 else None
+        return serve(config, notices=said, source=source, config_source=source_of_config, worker=seat)
+
+    return run_workers(config, args.workers, serve_worker, config_source)
 
 
 def serve(
@@ -142,8 +192,12 @@ def serve(
     notices: list[str] | None = None,
     source: str = "config",
     config_source: Callable[[], BastionConfig] | None = None,
+    worker: WorkerSeat | None = None,
 ) -> int:
-    """Run the server in the foreground until SIGINT/SIGTERM (graceful: in-flight streams finish)."""
+    """Run the server in the foreground until SIGINT/SIGTERM (graceful: in-flight streams finish).
+
+    ``worker``: this process is one of ``serve --workers N``'s, serving the supervisor's sockets.
+    """
     import uvicorn
 
     from bastion.app import BastionApp
@@ -152,8 +206,11 @@ def serve(
     server = config.server
     logging.basicConfig(
         level=server.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format="%(asctime)s %(levelname)s "
+        + ("" if worker is None else f"[worker {worker.index}] ")
+        + "%(name)s: %(message)s",
         stream=sys.stderr,
+        force=True,  # a worker inherits the supervisor's logging
     )
     if server.access_log:
         logging.getLogger("bastion.access").setLevel(logging.INFO)
@@ -212,7 +269,10 @@ def serve(
     # that was there before it; make that one a clean exit, since the shutdown was graceful.
     for handled in (signal.SIGTERM, signal.SIGINT):
         signal.signal(handled, _exit_cleanly)
-    uvicorn.Server(uvicorn_config).run()
+    if worker is None:
+        uvicorn.Server(uvicorn_config).run()
+    else:
+        worker.serve(uvicorn.Server(uvicorn_config))
     return 0
 
 
@@ -226,6 +286,13 @@ async def _load_identities(gateway: object) -> None:
         gateway.services.identities.apply(await store.identity_changes(0.0))  # type: ignore[attr-defined]
     finally:
         await store.close()
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def _exit_cleanly(signum: int, frame: object) -> None:

@@ -1,7 +1,9 @@
-"""``bastion keys|users|teams|usage|db``: managing identities and reading the ledger from a shell.
+"""``bastion keys|users|teams|usage|db|audit``: identities, the ledger and the audit log from a shell.
 
 These commands talk to the configured storage directly (no server needs to run); a running
-gateway picks the changes up within ``limits.identity_refresh_seconds``.
+gateway picks the changes up within ``limits.identity_refresh_seconds``. With ``audit.enabled``
+every change they make is an audit entry too (actor ``cli:<os user>@<host>``), written in the
+command's own chain before it exits.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import functools
+import getpass
 import re
 import sys
 import time
@@ -17,6 +21,9 @@ from typing import Any
 
 import orjson
 
+from bastion.audit.signing import AuditKeyError
+from bastion.audit.summary import safe_summary
+from bastion.audit.writer import AuditLog, host_name, new_writer_id
 from bastion.config import BastionConfig
 from bastion.errors import GatewayError
 from bastion.identity.manage import IdentityManager, public_key
@@ -81,13 +88,39 @@ def add_commands(commands: Any) -> None:
     db_commands = db.add_subparsers(dest="action", required=True)
     db_commands.add_parser("upgrade", help="apply pending migrations (the server also does at start-up)")
 
+    audit = commands.add_parser("audit", help="verify the audit log; export or erase a data subject")
+    audit_commands = audit.add_subparsers(dest="action", required=True)
+    verify = audit_commands.add_parser(
+        "verify", help="check every chain; exit 0 when intact, 1 naming the first bad entry, 2 if it cannot"
+    )
+    verify.add_argument("--json", action="store_true", help="print the report as JSON (keep it as anchors)")
+    verify.add_argument(
+        "--anchors", metavar="FILE", help="an earlier `verify --json` output: chains must still reach it"
+    )
+    export = audit_commands.add_parser("export", help="print everything held about a data subject, as JSON")
+    export.add_argument("--subject", required=True, help="end_user:TENANT/ID, user:ID or key:ID")
+    export.add_argument("--output", metavar="FILE", help="write to FILE instead of standard output")
+    erase = audit_commands.add_parser(
+        "erase", help="destroy a subject's payload keys (crypto-shredding); the chain still verifies"
+    )
+    erase.add_argument("--subject", required=True, help="end_user:TENANT/ID, user:ID or key:ID")
+    erase.add_argument(
+        "--yes", action="store_true", help="confirm: the stored payloads become unreadable forever"
+    )
+    keygen = audit_commands.add_parser(
+        "keygen", help="print new signing and master keys for the audit config"
+    )
+    keygen.add_argument("--signing", choices=("ed25519", "hmac"), default="ed25519")
+
     # --config also after the action (`bastion keys create --config c.yaml`); SUPPRESS keeps one
     # given before the action from being reset to the default by the action's own parser
     leaves = [
-        leaf for group in (key_commands, *people_commands, db_commands) for leaf in group.choices.values()
+        leaf
+        for group in (key_commands, *people_commands, db_commands, audit_commands)
+        for leaf in group.choices.values()
     ]
     config_help = "YAML config naming the storage (default: ./bastion.yaml)"
-    for parser in (keys, usage, db, *(commands.choices[k] for k in ("users", "teams"))):
+    for parser in (keys, usage, db, audit, *(commands.choices[k] for k in ("users", "teams"))):
         parser.add_argument("--config", help=config_help)
     for action in leaves:
         action.add_argument("--config", default=argparse.SUPPRESS, help=config_help)
@@ -120,34 +153,80 @@ def _limits(args: argparse.Namespace) -> dict[str, Any] | None:
     return limits or None
 
 
+Handler = Callable[[Store, argparse.Namespace, "AuditLog | None"], Awaitable[int]]
+
+
 def run(command: str, args: argparse.Namespace, config: BastionConfig) -> int:
-    handlers: dict[str, Callable[[Store, argparse.Namespace], Awaitable[int]]] = {
+    if command == "audit" and args.action == "keygen":
+        from bastion.audit.commands import keygen
+
+        return keygen(args.signing)
+    handlers: dict[str, Handler] = {
         "keys": _keys,
         "users": _people,
         "teams": _people,
         "usage": _usage,
         "db": _db,
+        "audit": functools.partial(_audit, config=config),
     }
     try:
-        return asyncio.run(_with_store(config, lambda store: handlers[command](store, args)))
+        return asyncio.run(_with_store(config, lambda store, audit: handlers[command](store, args, audit)))
     except GatewayError as error:
         print(f"error: {error.message}", file=sys.stderr)
         return 1
     except StoreError as error:
         print(f"storage error: {error}", file=sys.stderr)
-        return 1
+        return 2 if command == "audit" else 1
+    except AuditKeyError as error:
+        print(f"audit: {error}", file=sys.stderr)
+        return 2
 
 
-async def _with_store(config: BastionConfig, action: Callable[[Store], Awaitable[int]]) -> int:
+async def _with_store(
+    config: BastionConfig, action: Callable[[Store, AuditLog | None], Awaitable[int]]
+) -> int:
     store = open_store(config.storage.url, pool_max_size=2)
     await store.open()
+    audit = None
     try:
-        return await action(store)
+        if config.audit.enabled:
+            writer_id = new_writer_id(f"{config.audit.replica_id or host_name()}-cli")
+            audit = AuditLog.build(config.audit, store, writer_id=writer_id)
+        return await action(store, audit)
     finally:
+        if audit is not None:
+            await audit.close()  # writes the command's entries and signs its chain's head
         await store.close()
 
 
-async def _keys(store: Store, args: argparse.Namespace) -> int:
+def cli_actor() -> str:
+    """Who runs the command, for the audit log."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"cli:{user}@{host_name()}"
+
+
+def _record(audit: AuditLog | None, action: str, target: str, result: object, subject: str | None) -> None:
+    if audit is not None:
+        summary = safe_summary(_plain(result) if not isinstance(result, dict) else result)
+        audit.record_admin(cli_actor(), action, target, summary, subject=subject)
+
+
+async def _audit(
+    store: Store, args: argparse.Namespace, audit: AuditLog | None, config: BastionConfig
+) -> int:
+    from bastion.audit import commands
+
+    if args.action == "verify":
+        return await commands.verify(store, config.audit, args.json, args.anchors)
+    if args.action == "export":
+        return await commands.export(store, config.audit, args.subject, args.output, audit, cli_actor())
+    return await commands.erase(store, args.subject, args.yes, audit, cli_actor())
+
+
+async def _keys(store: Store, args: argparse.Namespace, audit: AuditLog | None) -> int:
     manager = IdentityManager(store)
     if args.action == "create":
         fields: dict[str, Any] = {
@@ -160,6 +239,7 @@ async def _keys(store: Store, args: argparse.Namespace) -> int:
             "limits": _limits(args),
         }
         secret, record = await manager.create_key(fields)
+        _record(audit, "keys.create", record.id, public_key(record), f"key:{record.id}")
         print(secret)
         print(
             f"# key id {record.id} (prefix {record.prefix}); store the key now: it is not shown again",
@@ -174,11 +254,12 @@ async def _keys(store: Store, args: argparse.Namespace) -> int:
         )
         return 0
     record = await manager.revoke_key(args.key_id)
+    _record(audit, "keys.revoke", record.id, public_key(record), f"key:{record.id}")
     print(f"revoked {record.id} ({record.prefix}…)")
     return 0
 
 
-async def _people(store: Store, args: argparse.Namespace) -> int:
+async def _people(store: Store, args: argparse.Namespace, audit: AuditLog | None) -> int:
     manager = IdentityManager(store)
     kind = "user" if args.command == "users" else "team"
     if args.action == "list":
@@ -188,6 +269,13 @@ async def _people(store: Store, args: argparse.Namespace) -> int:
         return 0
     if args.action == "delete":
         await (manager.delete_user(args.id) if kind == "user" else manager.delete_team(args.id))
+        _record(
+            audit,
+            f"{args.command}.delete",
+            args.id,
+            {"id": args.id, "deleted": True},
+            _subject(kind, args.id),
+        )
         print(f"deleted {kind} {args.id}")
         return 0
     fields: dict[str, Any] = {"id": args.id}
@@ -205,11 +293,16 @@ async def _people(store: Store, args: argparse.Namespace) -> int:
         record = await (
             manager.update_user(args.id, fields) if kind == "user" else manager.update_team(args.id, fields)
         )
+    _record(audit, f"{args.command}.{args.action}", args.id, record, _subject(kind, args.id))
     print(orjson.dumps(_plain(record), option=orjson.OPT_INDENT_2).decode())
     return 0
 
 
-async def _usage(store: Store, args: argparse.Namespace) -> int:
+def _subject(kind: str, ident: str) -> str | None:
+    return f"user:{ident}" if kind == "user" else None
+
+
+async def _usage(store: Store, args: argparse.Namespace, audit: AuditLog | None) -> int:
     group_by = [g.strip() for g in args.group_by.split(",") if g.strip()]
     unknown = [g for g in group_by if g not in USAGE_DIMENSIONS]
     if unknown:
@@ -241,7 +334,7 @@ async def _usage(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _db(store: Store, args: argparse.Namespace) -> int:
+async def _db(store: Store, args: argparse.Namespace, audit: AuditLog | None) -> int:
     print(f"{store.dialect} schema at version {await store.schema_version()}")
     return 0
 

@@ -11,7 +11,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from bastion.audit.config import AuditConfig
+from bastion.guards.config import GuardsConfig
 from bastion.limits.spec import LimitSpec
+from bastion.telemetry.config import TelemetryConfig
 
 
 class Strict(BaseModel):
@@ -398,11 +401,20 @@ class StorageConfig(Strict):
         "sqlite:///bastion.db",
         description="sqlite:///relative.db, sqlite:////absolute.db or postgresql://user@host/db",
     )
+    pool_min_size: int = Field(1, ge=0, le=200, description="PostgreSQL connections kept open per process")
     pool_max_size: int = Field(10, ge=1, le=200, description="PostgreSQL connections per process")
     ledger: bool = Field(True, description="write one usage row per request")
     ledger_flush_ms: float = Field(100, gt=0)
     ledger_batch_size: int = Field(1000, ge=1)
-    ledger_max_queue: int = Field(100_000, ge=1, description="rows buffered while the database is away")
+    ledger_max_queue: int = Field(
+        100_000, ge=1, description="rows buffered while the database is away; past it rows are dropped"
+    )
+
+    @model_validator(mode="after")
+    def _pool(self) -> StorageConfig:
+        if self.pool_min_size > self.pool_max_size:
+            raise ValueError("pool_min_size must not exceed pool_max_size")
+        return self
 
 
 class AlertsConfig(Strict):
@@ -426,6 +438,11 @@ class LimitsConfig(Strict):
     redis_url: str | None = Field(None, description="redis://host:6379/0; required by backend: redis")
     on_backend_error: Literal["fail_open", "fail_closed"] = Field(
         "fail_open", description="Redis unreachable: fall back to per-process limits, or refuse (503)"
+    )
+    per_process: bool = Field(
+        False,
+        description="backend memory with `serve --workers N`: accept that each worker counts alone "
+        "(every limit and budget up to N times looser); without it several workers refuse to start",
     )
     default_output_tokens: int = Field(
         1024, ge=0, description="tokens reserved for the answer when a request sets no max_tokens"
@@ -510,6 +527,9 @@ class BastionConfig(Strict):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
+    telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
+    guards: GuardsConfig = Field(default_factory=GuardsConfig)
+    audit: AuditConfig = Field(default_factory=AuditConfig)
     pricing: dict[str, PriceConfig] = Field(
         default_factory=dict, description="per upstream model name: overrides the shipped price table"
     )
@@ -547,7 +567,20 @@ class BastionConfig(Strict):
                 raise ValueError(f"limits.models.{group_name}: not a configured model group")
         self._check_cache()
         self._check_routing()
+        self._check_guards()
         return self
+
+    def _check_guards(self) -> None:
+        guards = self.guards
+        sets = [("guards", guards), *((f"guards.overrides.{i}", o) for i, o in enumerate(guards.overrides))]
+        for where, guard_set in sets:
+            pii = guard_set.pii
+            if (
+                pii is not None
+                and pii.mode == "on_premise"
+                and not any(p.on_premise for p in self.providers.values())
+            ):
+                raise ValueError(f"{where}.pii.mode: on_premise, but no provider is marked on_premise: true")
 
     def _check_routing(self) -> None:
         routing = self.routing

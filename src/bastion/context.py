@@ -15,7 +15,17 @@ from bastion.identity.principal import Principal
 if TYPE_CHECKING:
     from bastion.routing.residency import Residency
 
-__all__ = ["Principal", "RequestContext"]
+__all__ = ["GuardDecision", "Principal", "RequestContext"]
+
+
+@dataclass(frozen=True, slots=True)
+class GuardDecision:
+    """One guard's verdict on one request: logged, counted, audited and (when it acted) a header."""
+
+    guard: str  # "injection" | "pii" | "json_schema" | "moderation" | "pii_leak" | "canary"
+    stage: str  # "input" | "output"
+    action: str  # "pass" | "block" | "mask" | "redact" | "warn" | "on_premise" | "consent" | "retry"
+    detail: str = ""  # short, secret-free: entity counts, score and families, schema error path
 
 
 @dataclass(slots=True)
@@ -31,6 +41,8 @@ class RequestContext:
     attempts: int = 0
     usage: dict[str, Any] | None = None
     first_byte_at: float | None = None
+    last_byte_at: float | None = None  # when a stream's last chunk arrived (time per output token)
+    upstream_seconds: float = 0.0  # time spent waiting on provider adapters: overhead = total - this
     fallbacks: list[str] = field(default_factory=list)  # model groups fallen back to, in order
     breaker_skips: int = 0  # deployments passed over because their breaker was open
     hedged: bool = False
@@ -51,6 +63,11 @@ class RequestContext:
     route_reason: str | None = None
     variant: str | None = None  # the A/B variant this request was assigned
     residency: Residency | None = None  # deployments allowed by residency rules; None = any
+    guards: list[GuardDecision] = field(default_factory=list)  # what each guard saw and did, in order
+    client_body: Any = None  # the request as the client sent it, before any guard rewrote it
+    capture_answer: bool = False  # collect the answer text (audit hashes or stores it)
+    answer_text: str | None = None  # the answer the client received, when capture_answer is on
+    output_guard: Any = None  # this request's OutputGuard: the executor asks it to check whole answers
 
     def response_headers(self) -> list[tuple[bytes, bytes]]:
         """The ``x-request-id`` and ``x-bastion-*`` headers every answer carries."""
@@ -75,6 +92,10 @@ class RequestContext:
                 headers.append((b"x-bastion-route-reason", self.route_reason.encode("ascii", "replace")))
             if self.variant is not None:
                 headers.append((b"x-bastion-variant", self.variant.encode()))
+        if self.guards:
+            acted = [f"{d.guard}={d.action}" for d in self.guards if d.action != "pass"]
+            if acted:
+                headers.append((b"x-bastion-guard", ",".join(acted).encode()))
         if self.rate_limit_headers:
             headers.extend(self.rate_limit_headers)
         return headers

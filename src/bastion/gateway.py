@@ -1,11 +1,14 @@
 """The assembled gateway: config, providers and the stages, built once at start-up (and on reload).
 
 This is the one place the request chain is put together, so a reader can list it:
-authenticate → read + validate → route (``routing``: rules, ``auto`` tiers, A/B splits, residency)
+authenticate → read + validate → input guards (``guards``: prompt injection, PII masked /
+redacted / refused / kept on premise, the canary) → route (``routing``: rules, ``auto`` tiers,
+A/B splits, residency)
 → admission (rate limits, budgets: ``accounting.admit``) → cache (``cache``: exact, then semantic;
 identical requests in flight share one upstream call) → execute (strategy, breakers, retries,
-fallbacks, provider adapter) → respond → settle the reservation and queue the ledger row
-(``accounting.finish``, after the response).
+fallbacks, provider adapter; a JSON-schema check may re-ask once) → output guards (placeholders
+restored, moderation, PII leaks, the canary, streams included) → respond → settle the
+reservation and queue the ledger row (``accounting.finish``, after the response).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from bastion.accounting.recorder import UsageRecorder
 from bastion.api.auth import Authenticator
 from bastion.cache.stage import CacheStage
 from bastion.config import BastionConfig
+from bastion.guards.stage import GuardStage
 from bastion.limits.admission import Admission
 from bastion.providers.base import Provider
 from bastion.providers.registry import build_providers
@@ -44,6 +48,7 @@ class Gateway:
     max_body_bytes: int
     cache: CacheStage | None = None  # None when no model group caches anything
     routing: RoutingStage | None = None  # None when there are no routing rules or aliases
+    guards: GuardStage | None = None  # None when every guard is off
     fresh_providers: set[str] = field(default_factory=set)  # built by this gateway, not handed over
     started_at: float = field(default_factory=time.time)
     ready: bool = False
@@ -74,6 +79,7 @@ class Gateway:
             router=router,
             executor=Executor(router, budget),
             routing=RoutingStage.build(config, router),
+            guards=GuardStage.build(config, previous.guards if previous is not None else None),
             auth=Authenticator(services.identities, server.dev_mode, server.admin_key),
             services=services,
             accounting=_recorder(config, services, providers),
@@ -144,6 +150,7 @@ def _recorder(config: BastionConfig, services: Services, providers: dict[str, Pr
         ledger=services.ledger,
         default_output_tokens=limits.default_output_tokens,
         families=families,
+        audit=services.audit,
     )
 
 

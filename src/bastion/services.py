@@ -8,14 +8,20 @@ where state lives (storage URL, limits backend) therefore needs a restart, and s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import random
 import time
 from dataclasses import dataclass, field
 
 from bastion.accounting.ledger import BatchWriter
 from bastion.accounting.tokens import TokenCounter
+from bastion.audit.retention import Retention
+from bastion.audit.signing import AuditKeyError
+from bastion.audit.writer import AuditLog
 from bastion.cache.state import CacheState
 from bastion.config import BastionConfig
+from bastion.config_loader import ConfigError
 from bastion.identity.cache import IdentityCache
 from bastion.limits.alerts import BudgetAlerts
 from bastion.limits.checks import Counters
@@ -27,6 +33,10 @@ from bastion.store.factory import open_store
 from bastion.store.records import LedgerRow
 
 log = logging.getLogger("bastion")
+
+#: how often each replica makes the ledger's partitions ahead (PostgreSQL), and how many days ahead
+PARTITION_INTERVAL_SECONDS = 3600.0
+PARTITION_DAYS_AHEAD = 7
 
 #: ledger columns that hold each budget scope's id
 _SCOPE_COLUMNS = {
@@ -49,16 +59,21 @@ class Services:
     tokens: TokenCounter
     cache: CacheState
     state_settings: tuple[object, ...]  # what a reload cannot change
+    audit: AuditLog | None = None  # None when audit.enabled is false
+    retention: Retention | None = None  # None when no retention period is set
     started: bool = False
     closed: bool = False
     _config: BastionConfig | None = None
     _background: set[asyncio.Task[None]] = field(default_factory=set)
+    _partitions: asyncio.Task[None] | None = None  # makes ledger partitions ahead
     _extra: list[object] = field(default_factory=list)
 
     @classmethod
     def build(cls, config: BastionConfig) -> Services:
         storage, limits = config.storage, config.limits
-        store = open_store(storage.url, pool_max_size=storage.pool_max_size)
+        store = open_store(
+            storage.url, pool_max_size=storage.pool_max_size, pool_min_size=storage.pool_min_size
+        )
         counters: Counters
         fallback: MemoryCounters | None = None
         if limits.backend == "redis":
@@ -78,12 +93,16 @@ class Services:
                 flush_interval=storage.ledger_flush_ms / 1000,
                 batch_size=storage.ledger_batch_size,
                 max_queue=storage.ledger_max_queue,
+                probe=store.schema_version,  # tells "database away" from "rows refused"
             )
         identities = IdentityCache(
             store, config.server.api_keys, limits.keys, refresh_seconds=limits.identity_refresh_seconds
         )
         alerts = BudgetAlerts(limits.alerts.thresholds, limits.alerts.webhook_url)
+        audit, retention = _audit(config, store)
         return cls(
+            audit=audit,
+            retention=retention,
             store=store,
             counters=counters,
             fallback=fallback,
@@ -98,12 +117,20 @@ class Services:
     @staticmethod
     def settings_of(config: BastionConfig) -> tuple[object, ...]:
         storage, limits = config.storage, config.limits
-        return (storage.url, storage.pool_max_size, storage.ledger, limits.backend, limits.redis_url)
+        return (
+            storage.url,
+            storage.pool_min_size,
+            storage.pool_max_size,
+            storage.ledger,
+            limits.backend,
+            limits.redis_url,
+            config.audit,
+        )
 
     def adopt(self, config: BastionConfig) -> None:
         """Take what a reload may change (static keys, default key limits); warn about what it may not."""
         if self.settings_of(config) != self.state_settings:
-            log.warning("storage and limits backend settings changed: they take effect after a restart")
+            log.warning("storage, limits backend or audit settings changed: they take effect after a restart")
         self.identities.reconfigure(config.server.api_keys, config.limits.keys)
         self._config = config
         self.reseed_budgets()  # a reload may add budgets mid-period
@@ -124,6 +151,11 @@ class Services:
             log.error("limits backend unreachable at start-up: %s", error)
         if self.ledger is not None:
             self.ledger.start()
+            self._partitions = asyncio.create_task(self._make_partitions(), name="ledger-partitions")
+        if self.audit is not None:
+            self.audit.start()
+        if self.retention is not None:
+            self.retention.start()
         self.identities.start()
         self._config = config
         await self._seed_budgets(config)
@@ -158,14 +190,37 @@ class Services:
             return
         self.closed = True
         await self.identities.close()
+        if self._partitions is not None:
+            self._partitions.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._partitions
         if self.ledger is not None:
             await self.ledger.close()
+        if self.retention is not None:
+            await self.retention.close()
+        if self.audit is not None:
+            await self.audit.close()
         await self.alerts.close()
         await self.counters.close()
         await self.cache.close()
         if self.fallback is not None:
             await self.fallback.close()
         await self.store.close()
+
+    async def _make_partitions(self) -> None:
+        """Keep a week of ledger partitions ahead (a no-op on SQLite), now and every hour or so.
+
+        Every replica runs this; the store serialises them. A run that fails (database away, a
+        table lock not granted in time) is retried next time: a week ahead leaves room, and rows
+        of a day without its partition wait in the default one until it is made.
+        """
+        while True:
+            try:
+                await self.store.create_ledger_partitions(days_ahead=PARTITION_DAYS_AHEAD)
+            except Exception as error:
+                log.warning("could not make the ledger's partitions ahead (trying again later): %s", error)
+            # jittered, so replicas started together do not all run at once
+            await asyncio.sleep(PARTITION_INTERVAL_SECONDS * random.uniform(0.9, 1.1))
 
     async def _seed_budgets(self, config: BastionConfig) -> None:
         """Budget counters start from what the ledger says was spent this period (counters live in memory)."""
@@ -224,3 +279,16 @@ class Services:
             expires = end + 86_400.0 if end else 0.0
             for ident, usd in spent.items():
                 await self.counters.seed_budget(f"end_user:{ident}:usd:{period}:{label}", usd, expires)
+
+
+def _audit(config: BastionConfig, store: Store) -> tuple[AuditLog | None, Retention | None]:
+    """The audit log (when enabled) and retention task (when a period is set); bad keys are config errors."""
+    settings = config.audit
+    try:
+        audit = AuditLog.build(settings, store) if settings.enabled else None
+    except AuditKeyError as error:
+        raise ConfigError("config", [f"audit: {error}"]) from None
+    retention = None
+    if settings.retention.any:
+        retention = Retention(settings.retention, store, audit.signer if audit else None, audit)
+    return audit, retention

@@ -2,9 +2,12 @@
 
 Each run gets a fresh PostgreSQL schema (chosen with ``?search_path=`` in the storage URL, which
 asyncpg passes to the server) and an empty Redis database (the counters' key prefix is not a
-config setting), both removed afterwards. Requests are spread round-robin over the replicas,
-concurrently, streams included, and the totals are checked against what the provider fakes
-billed. Skipped, saying why, only when PostgreSQL or Redis cannot be reached.
+config setting), both removed afterwards. The replicas share keys, ledger and audit log
+(PostgreSQL) and limits and the exact cache (Redis). Requests are spread round-robin over the
+replicas, concurrently, streams included, and the totals are checked against what the provider
+fakes billed. ``test_one_scenario_*`` checks the five things replicas must agree on in one run:
+limits without overshoot, a cache entry shared, a revocation seen everywhere, the ledger exact,
+the audit log verifying. Skipped, saying why, only when PostgreSQL or Redis cannot be reached.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -36,6 +40,7 @@ from tests.e2e.limits_support import (
     WebhookReceiver,
     metric_value,
     providers_yaml,
+    run_cli,
     status_of,
     wait_until,
 )
@@ -48,6 +53,8 @@ REDIS_URL = os.environ.get("BASTION_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 REPLICAS = 3
 REFRESH_SECONDS = 0.5
 DEAR_PRICE = ModelPrice(input=DEAR_RATE, output=DEAR_RATE)
+AUDIT_KEY = secrets.token_urlsafe(32)
+CACHE_PREFIX = "bastion-e2e-cache:"
 
 
 @dataclass
@@ -55,6 +62,9 @@ class Cluster:
     replicas: list[Server]
     admin: AdminClient  # on the first replica
     webhook: WebhookReceiver
+    config_path: Path  # the first replica's (they all have the same)
+    schema: str
+    redis: Any  # a client on the replicas' Redis database
 
     @property
     def urls(self) -> list[str]:
@@ -71,6 +81,14 @@ async def _postgres(statement: str) -> None:
     connection = await asyncpg.connect(POSTGRES_DSN, timeout=5)
     try:
         await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+async def _query(schema: str, statement: str, *arguments: Any) -> list[Any]:
+    connection = await asyncpg.connect(POSTGRES_DSN, timeout=5, server_settings={"search_path": schema})
+    try:
+        return list(await connection.fetch(statement, *arguments))
     finally:
         await connection.close()
 
@@ -110,6 +128,15 @@ limits:
   on_backend_error: fail_closed
   identity_refresh_seconds: {REFRESH_SECONDS}
   alerts: {{thresholds: [0.8, 1.0], webhook_url: "{webhook_url}"}}
+cache:
+  backend: redis
+  redis_url: "{redis_url}"
+  redis_prefix: "{CACHE_PREFIX}"
+audit:
+  enabled: true
+  signing_key: "{AUDIT_KEY}"
+  flush_ms: 20
+  checkpoint_every: 50
 """
 
 
@@ -142,7 +169,7 @@ def cluster(fakes: Fakes, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
                 except RuntimeError as error:
                     pytest.fail(str(error))
         admin = AdminClient(replicas[0].url)
-        yield Cluster(replicas, admin, webhook)
+        yield Cluster(replicas, admin, webhook, folders[0] / "bastion.yaml", schema, counters)
         admin.close()
     finally:
         for replica in replicas:
@@ -184,6 +211,7 @@ class Outcome:
     status: int
     code: str | None
     text: str
+    request_id: str = ""
 
 
 async def hammer(urls: list[str], secret: str, bodies: list[dict[str, Any]]) -> tuple[list[Outcome], float]:
@@ -197,8 +225,9 @@ async def hammer(urls: list[str], secret: str, bodies: list[dict[str, Any]]) -> 
             url = f"{urls[index % len(urls)]}/v1/chat/completions"
             async with client.stream("POST", url, json=body) as response:
                 raw = (await response.aread()).decode()
+            request_id = response.headers["x-request-id"]
             if response.status_code != 200:
-                return Outcome(response.status_code, json.loads(raw)["error"]["code"], raw)
+                return Outcome(response.status_code, json.loads(raw)["error"]["code"], raw, request_id)
             if body.get("stream"):
                 assert raw.rstrip().endswith("data: [DONE]"), raw[-200:]
                 text = "".join(
@@ -209,7 +238,7 @@ async def hammer(urls: list[str], secret: str, bodies: list[dict[str, Any]]) -> 
                 )
             else:
                 text = json.loads(raw)["choices"][0]["message"]["content"]
-            return Outcome(200, None, text)
+            return Outcome(200, None, text, request_id)
 
         started = time.monotonic()
         outcomes = await asyncio.gather(*(one(i, body) for i, body in enumerate(bodies)))
@@ -409,3 +438,146 @@ def test_a_key_revoked_on_one_replica_is_refused_by_all(cluster: Cluster) -> Non
             lambda url=url: status_of(url, secret) == (401, "revoked_api_key"), 5, f"revoked on {url}"
         )
         assert took < REFRESH_SECONDS + 2.0, f"{url} refused it only after {took:.2f} s"
+
+
+class RoundRobin:
+    """The tiny load balancer in front of the replicas: each request goes to the next one in turn."""
+
+    def __init__(self, urls: list[str], secret: str) -> None:
+        self.urls = urls
+        self.turn = 0
+        self.http = httpx.Client(headers={"authorization": f"Bearer {secret}"}, timeout=20)
+
+    def chat(self, body: dict[str, Any]) -> httpx.Response:
+        url = self.urls[self.turn % len(self.urls)]
+        self.turn += 1
+        response = self.http.post(f"{url}/v1/chat/completions", json=body)
+        response.read()
+        return response
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def _dropped_rows(url: str) -> float:
+    text = httpx.get(f"{url}/metrics", timeout=5).text
+    samples = [line for line in text.splitlines() if line.startswith("bastion_ledger_rows_dropped_total ")]
+    return float(samples[0].split()[1]) if samples else 0.0
+
+
+def test_one_scenario_limits_cache_revocation_ledger_and_audit_hold_across_replicas(
+    cluster: Cluster, fakes: Fakes
+) -> None:
+    limit = 30
+    limited_secret, limited = cluster.admin.create_key(
+        name="all-limited", limits={"requests_per_minute": limit}
+    )
+    secret, cached = cluster.admin.create_key(name="all-cached")
+    known_everywhere(cluster, limited_secret)
+    known_everywhere(cluster, secret)
+
+    # 1. limits: 90 requests at once, round-robin, half of them streamed; none past the shared limit
+    outcomes, elapsed = asyncio.run(
+        hammer(cluster.urls, limited_secret, bodies("gpt-fake", 90, "all of you", 20))
+    )
+    passed = [o for o in outcomes if o.status == 200]
+    refused = [o for o in outcomes if o.status != 200]
+    assert limit <= len(passed) <= limit + int(elapsed * limit / 60), (len(passed), elapsed)
+    assert {(o.status, o.code) for o in refused} == {(429, "requests_limit_exceeded")}
+    assert len(fakes.openai.requests) == len(fakes.openai.billed) == len(passed)  # nothing refused went up
+    price = PriceTable.builtin().lookup("gpt-4o-mini")
+    assert price is not None
+    limited_cost = sum(request_cost(_usage(bill), price).total for bill in fakes.openai.billed)
+
+    # 2. cache: what replica 0 stored in Redis is a hit on replicas 1 and 2, streamed or not
+    balancer = RoundRobin(cluster.urls, secret)
+    mark = secrets.token_hex(6)
+    question = {
+        "model": "gpt-fake",
+        "temperature": 0,
+        "max_tokens": 20,
+        "messages": [{"role": "user", "content": f"remember {mark}"}],
+    }
+    entries = len(list(cluster.redis.scan_iter(f"{CACHE_PREFIX}*")))
+    first = balancer.chat(question)
+    assert (first.status_code, first.headers["x-bastion-cache"]) == (200, "miss")
+    wait_until(lambda: len(list(cluster.redis.scan_iter(f"{CACHE_PREFIX}*"))) > entries, 5, "the cache entry")
+    second = balancer.chat(question)
+    third = balancer.chat({**question, "stream": True})
+    assert (second.status_code, second.headers["x-bastion-cache"]) == (200, "hit")
+    assert (third.status_code, third.headers["x-bastion-cache"]) == (200, "hit")
+    answer = first.json()["choices"][0]["message"]["content"]
+    assert second.json()["choices"][0]["message"]["content"] == answer
+    assert answer in "".join(
+        json.loads(line[6:])["choices"][0]["delta"].get("content") or ""
+        for line in third.text.splitlines()
+        if line.startswith("data: {") and json.loads(line[6:])["choices"]
+    )
+    asked = [request for request in fakes.openai.requests if mark in json.dumps(request.json)]
+    assert len(asked) == 1  # one upstream call for three answers
+    cache_bill = fakes.openai.billed[-1]
+
+    # 3. a key revoked on replica 1 is refused by every replica within seconds, cached answers too
+    AdminClient(cluster.urls[1]).revoke_key(cached["id"])
+    for url in cluster.urls:
+        _, took = wait_until(
+            lambda url=url: status_of(url, secret) == (401, "revoked_api_key"), 5, f"revoked on {url}"
+        )
+        assert took < REFRESH_SECONDS + 2.0, f"{url} refused it only after {took:.2f} s"
+    for _ in cluster.urls:
+        assert balancer.chat(question).status_code == 401
+    balancer.close()
+
+    # 4. the ledger in PostgreSQL: one row per request sent, costs as billed, nothing dropped
+    sent = {o.request_id for o in outcomes}
+    assert len(sent) == 90
+
+    def limited_rows() -> list[Any]:
+        rows = _run(
+            _query(
+                cluster.schema,
+                "SELECT request_id, status, cost_usd FROM ledger WHERE key_id = $1 AND model = 'gpt-fake'",
+                limited["id"],
+            )
+        )
+        return rows if len(rows) >= 90 else []
+
+    rows, _ = wait_until(limited_rows, 10, "the limited key's ledger rows")
+    assert {row["request_id"] for row in rows} == sent and len(rows) == 90
+    assert sum(1 for row in rows if row["status"] == 429) == len(refused)
+    assert sum(row["cost_usd"] for row in rows) == pytest.approx(limited_cost, rel=1e-12, abs=1e-12)
+    cache_ids = [response.headers["x-request-id"] for response in (first, second, third)]
+    cache_rows = _run(
+        _query(
+            cluster.schema,
+            "SELECT request_id, cache_hit, cost_usd, cost_saved_usd FROM ledger WHERE request_id = ANY($1)",
+            cache_ids,
+        )
+    )
+    by_id = {row["request_id"]: row for row in cache_rows}
+    assert by_id[cache_ids[0]]["cost_usd"] == pytest.approx(request_cost(_usage(cache_bill), price).total)
+    for request_id in cache_ids[1:]:
+        assert by_id[request_id]["cache_hit"] == "hit" and by_id[request_id]["cost_usd"] == 0
+        assert by_id[request_id]["cost_saved_usd"] == pytest.approx(by_id[cache_ids[0]]["cost_usd"])
+    assert [_dropped_rows(url) for url in cluster.urls] == [0.0] * len(cluster.urls)
+
+    # 5. the audit log: every one of those requests is chained, and `bastion audit verify` passes
+    wanted = sent | set(cache_ids)
+
+    def audited() -> bool:
+        found = _run(
+            _query(
+                cluster.schema,
+                "SELECT DISTINCT request_id FROM audit_entries "
+                "WHERE kind = 'request' AND request_id = ANY($1)",
+                list(wanted),
+            )
+        )
+        return len(found) == len(wanted)
+
+    wait_until(audited, 10, "the scenario's audit entries")
+    chains = _run(_query(cluster.schema, "SELECT count(DISTINCT chain_id) FROM audit_entries"))[0][0]
+    assert chains >= len(cluster.urls)  # each replica writes its own chains
+    verified = run_cli("audit", "verify", "--json", "--config", str(cluster.config_path), timeout=60)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert json.loads(verified.stdout)["ok"]

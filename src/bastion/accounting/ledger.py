@@ -4,12 +4,21 @@ A request ends with ``submit(row)``: an append to a bounded in-memory queue, no 
 I/O. A background task writes the queue in batches of up to ``batch_size`` rows, at most
 ``flush_interval`` seconds after a row arrived (at once when a full batch is waiting).
 
-When a write fails the rows stay at the head of the queue and the same batch is tried again
-with exponential backoff, so nothing is lost or reordered; the store ignores rows it already
-has (a write that committed but reported an error is harmless). Rows held for a retry count
-against ``max_queue``: while the database is away the queue fills up to its bound and then
-``submit`` refuses new rows (counted in ``dropped``), so memory stays bounded however long
-the outage. A failure streak is logged once when it starts and once when it ends.
+When the database is away, requests never wait for it and never fail because of it:
+
+1. **Buffer.** A failed write leaves its rows at the head of the queue and the same batch is
+   tried again with jittered exponential backoff (``retry_initial`` doubling up to
+   ``retry_max``), so nothing is lost or reordered; the store ignores rows it already has (a
+   write that committed but reported an error is harmless). New rows keep queueing behind.
+2. **Then drop, counted.** Rows held for a retry count against ``max_queue``: once the queue is
+   full, ``submit`` refuses each new row (``dropped``; the caller counts it in the
+   ``bastion_ledger_rows_dropped`` metric), so memory stays bounded however long the outage.
+3. **Log once.** An outage is logged when its first write fails and when writes recover; the
+   drops once when they start and once when the queue has room again.
+4. **Recover.** When the database answers again the backlog goes out in full batches.
+
+Refusing requests instead while the ledger cannot be written ("fail closed") is not offered:
+see docs/costs.md, "When the database is away".
 """
 
 from __future__ import annotations
@@ -50,6 +59,7 @@ class BatchWriter(Generic[T]):
         retry_max: float = 10.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
+        probe: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         if batch_size < 1 or max_queue < 1:
             raise ValueError(f"batch_size and max_queue must be at least 1, got {batch_size} and {max_queue}")
@@ -67,6 +77,7 @@ class BatchWriter(Generic[T]):
         self.dropped = 0
         self.failed_batches = 0
         self._write = write
+        self._probe = probe  # a cheap read: does the database answer at all?
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._rows: deque[T] = deque()
@@ -83,6 +94,11 @@ class BatchWriter(Generic[T]):
     def queued(self) -> int:
         """Rows waiting to be written, those held for a retry included."""
         return len(self._rows)
+
+    @property
+    def failing(self) -> bool:
+        """True from a failed write until the next successful one (the database is away or refusing)."""
+        return self._failures > 0
 
     def submit(self, row: T) -> bool:
         """Queue ``row`` for writing; False (and counted in ``dropped``) if the queue is full or closed."""
@@ -207,10 +223,15 @@ class BatchWriter(Generic[T]):
         """Write a failed batch row by row: True when the database works and only some rows are refused.
 
         One row the database always rejects (a value it cannot store) must not hold every later
-        row back forever. When at least one row of the batch goes in on its own, the database is
-        up, so the rows it still refuses are dropped (counted and logged); when none goes in, it is
-        the database that is away and the whole batch stays queued for the retry.
+        row back forever, so rows it refuses twice while it is up are dropped (counted and
+        logged). Whether it is up is what ``probe`` says, asked before trying the rows one by one
+        (while the database is away that would be a thousand failed writes, each up to a connect
+        timeout) and again before dropping anything (it may have gone away meanwhile, and then a
+        refusal says nothing about the row). Without a probe, the database counts as up when at
+        least one row of the batch went in. A batch not written stays queued for the retry.
         """
+        if await self._answers() is False:
+            return False
         refused: list[T] = []
         written = 0
         for row in batch:
@@ -220,29 +241,47 @@ class BatchWriter(Generic[T]):
                 refused.append(row)
             else:
                 written += 1
-        if written == 0:
-            return False
-        still_refused = 0
+        still_refused: list[T] = []
         for row in refused:  # once more each: a refusal while the others went in is no blip
             try:
                 await self._write([row])
             except Exception:
-                still_refused += 1
+                still_refused.append(row)
             else:
                 written += 1
-        for _ in range(len(batch)):
-            self._rows.popleft()
-        self.written += written
-        self.dropped += still_refused
+        if still_refused:
+            answers = await self._answers()
+            if answers is False or (answers is None and written == 0):
+                self._requeue(batch, still_refused, written)
+                return False
+        self._requeue(batch, [], written)
+        self.dropped += len(still_refused)
         self._failures = 0
         if still_refused:
             log.error(
-                "%s: the database refused %d of %d rows while accepting the rest; those were dropped",
+                "%s: the database refused %d of %d rows while accepting others; those were dropped",
                 self.name,
-                still_refused,
+                len(still_refused),
                 len(batch),
             )
         return True
+
+    async def _answers(self) -> bool | None:
+        """Whether the database answers ``probe`` now; None without a probe."""
+        if self._probe is None:
+            return None
+        try:
+            await self._probe()
+        except Exception:
+            return False
+        return True
+
+    def _requeue(self, batch: list[T], unwritten: list[T], written: int) -> None:
+        """Replace ``batch`` at the head of the queue by its ``unwritten`` rows (in order)."""
+        for _ in range(len(batch)):
+            self._rows.popleft()
+        self._rows.extendleft(reversed(unwritten))
+        self.written += written
 
     def _backoff(self) -> float:
         exponent = min(self._failures - 1, _MAX_BACKOFF_EXPONENT)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter
 
@@ -23,7 +23,11 @@ from bastion.context import RequestContext
 from bastion.limits.admission import Admission, BudgetExceeded
 from bastion.limits.alerts import BudgetAlerts
 from bastion.store.records import LedgerRow
+from bastion.telemetry.request_metrics import observe_request
 from bastion.telemetry.usage_metrics import USAGE
+
+if TYPE_CHECKING:
+    from bastion.audit.writer import AuditLog
 
 log = logging.getLogger("bastion.accounting")
 
@@ -43,6 +47,7 @@ class UsageRecorder:
         ledger: BatchWriter[LedgerRow] | None,
         default_output_tokens: int,
         families: dict[str, str],
+        audit: AuditLog | None = None,
     ) -> None:
         self.admission = admission
         self.alerts = alerts
@@ -51,12 +56,15 @@ class UsageRecorder:
         self.ledger = ledger
         self.default_output_tokens = default_output_tokens
         self.families = families  # model group -> tokenizer family of its first deployment
+        self.audit = audit  # the audit stage: one entry per finished request, queued in ``finish``
         self._unpriced_logged: set[tuple[str, str]] = set()
         self._children: dict[tuple[int, tuple[str, ...]], Counter] = {}
         self._feature_labels: set[str] = set()
 
     async def admit(self, ctx: RequestContext, group: str, body: dict[str, Any], kind: str) -> None:
         """Reserve against every limit that binds this request; raises 429 when one refuses."""
+        if self.audit is not None and self.audit.captures_answer:
+            ctx.capture_answer = True  # the output path then keeps the answer text for the audit entry
         scopes = self.admission.scopes(ctx.principal, group, ctx.end_user, ctx.feature)
         if not scopes:
             return
@@ -84,7 +92,8 @@ class UsageRecorder:
         ctx.rate_limit_headers = ticket.headers
 
     async def finish(self, ctx: RequestContext, status: int) -> None:
-        """Price the answer, settle the reservation, queue the ledger row. Never raises."""
+        """Price the answer, settle the reservation, queue the ledger row and audit entry. Never raises."""
+        observe_request(ctx, status)  # before any await: the request's timings end here
         try:
             await self._finish(ctx, status)
         except Exception:
@@ -137,6 +146,8 @@ class UsageRecorder:
         self._count(row)
         if self.ledger is not None and not self.ledger.submit(row):
             USAGE.ledger_dropped.inc()
+        if self.audit is not None:
+            self.audit.record_request(ctx, row)  # a queue append: hashing and sealing happen in its writer
 
     def _reservation_tokens(self, ctx: RequestContext) -> tuple[int, int]:
         body = ctx.request_body if isinstance(ctx.request_body, dict) else {}
@@ -191,6 +202,13 @@ class UsageRecorder:
             cache_similarity=ctx.cache_similarity if ctx.cache_status == "semantic-hit" else None,
             route_rule=ctx.route_rule,
             variant=ctx.variant,
+            fallbacks=",".join(ctx.fallbacks) or None,
+            guards=_guards(ctx),
+            breaker_skips=ctx.breaker_skips,
+            hedged=ctx.hedged,
+            degraded=ctx.degraded,
+            upstream_ms=ctx.upstream_seconds * 1000 if ctx.upstream_seconds else None,
+            limit_state=_limit_state(ctx.rate_limit_headers),
         )
 
     def _count(self, row: LedgerRow) -> None:
@@ -254,3 +272,26 @@ def _max_output(body: dict[str, Any], default: int) -> int:
 
 def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def _guards(ctx: RequestContext) -> str | None:
+    """The guard decisions as one short, secret-free line for the request log."""
+    if not ctx.guards:
+        return None
+    return ";".join(
+        f"{d.stage}:{d.guard}={d.action}" + (f"({d.detail})" if d.detail else "") for d in ctx.guards
+    )[:1000]
+
+
+def _limit_state(headers: list[tuple[bytes, bytes]] | None) -> str | None:
+    """``requests 59/60, tokens 1200/150000``: what the binding rate limits had left after admission."""
+    if not headers:
+        return None
+    values = {name.decode(): value.decode() for name, value in headers}
+    parts = []
+    for kind in ("requests", "tokens"):
+        remaining = values.get(f"x-ratelimit-remaining-{kind}")
+        limit = values.get(f"x-ratelimit-limit-{kind}")
+        if remaining is not None and limit is not None:
+            parts.append(f"{kind} {remaining}/{limit}")
+    return ", ".join(parts) or None

@@ -48,6 +48,21 @@ class IdentityAdmin(AdminEndpoint):
             await gateway.services.identities.refresh()
         return status, payload
 
+    def describe(self, scope: Scope, payload: object) -> tuple[str, str | None, str | None]:
+        parts = [p for p in scope["path"].split("/") if p][1:]
+        resource = parts[0] if parts else "admin"
+        target = parts[1] if len(parts) > 1 else None
+        if target is None and isinstance(payload, dict) and isinstance(payload.get("id"), str):
+            target = payload["id"]
+        removal = "revoke" if resource == "keys" else "delete"
+        verb = {"POST": "create", "PATCH": "update", "DELETE": removal}.get(
+            scope["method"], scope["method"].lower()
+        )
+        subject = None
+        if target is not None and resource in ("keys", "users"):
+            subject = f"{resource[:-1]}:{target}"  # the data subject the action is about (export shows it)
+        return f"{resource}.{verb}", target, subject
+
     async def _keys(
         self, manager: IdentityManager, method: str, ident: str | None, body: dict[str, Any], scope: Scope
     ) -> tuple[int, object]:
@@ -190,9 +205,12 @@ def _query(scope: Scope) -> dict[str, str]:
 
 def _number(value: str | None, name: str, kind: type) -> float:
     try:
-        return kind(value)
+        number = kind(value)
     except (TypeError, ValueError):
         raise InvalidRequest(f"{name} must be a number", param=name) from None
+    if not -(2**53) <= number <= 2**53:  # NaN fails too; databases refuse what does not fit 64 bits
+        raise InvalidRequest(f"{name} is out of range", param=name)
+    return number
 
 
 def _when(value: str | None, name: str) -> float | None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import orjson
 
 from bastion.api.asgi import JSON_CONTENT_TYPE, Receive, Scope, Send, read_body, send_bytes
 from bastion.api.endpoint import Endpoint
 from bastion.api.openai_schema import parse_json_object
-from bastion.api.streaming import relay_stream
+from bastion.api.streaming import StreamEncoder, relay_stream
 from bastion.context import RequestContext
 from bastion.providers.base import Json
 from bastion.translate.anthropic_ingress import (
@@ -28,21 +30,26 @@ class Messages(Endpoint):
         request = messages_request_to_chat(body)
         ctx.model = request.model
         ctx.stream = request.stream
+        inputs = self.guard_input(ctx, scope, request, "messages")
         group = self.route(ctx, scope, request)
         await self.admit(ctx, scope, group.name, request.body, "messages", request.model)
+        output = self.guard_output(ctx, inputs)
+        render: Callable[[Json], bytes] = _render
+        encoder: StreamEncoder = MessageStreamEncoder(request.model)
+        if output is not None:
+            render, encoder = output.render(render), output.encoder(encoder)
         cache = gateway.cache
         if cache is not None and ctx.residency is None:  # residency: nothing shared, nothing embedded
             plan = cache.plan(ctx, scope, group.name, request.body)
             if plan is not None:
-                encoder = MessageStreamEncoder(request.model)
-                return await cache.serve(ctx, plan, group, request, receive, send, _render, encoder)
+                return await cache.serve(ctx, plan, group, request, receive, send, render, encoder)
         if request.stream:
             first, chunks = await gateway.executor.open_stream(ctx, group, request)
-            await relay_stream(ctx, receive, send, first, chunks, MessageStreamEncoder(request.model))
+            await relay_stream(ctx, receive, send, first, chunks, encoder)
             return 200
         response = await gateway.executor.chat(ctx, group, request)
-        message = chat_response_to_message(response)
-        await send_bytes(send, 200, orjson.dumps(message), [JSON_CONTENT_TYPE, *ctx.response_headers()])
+        body = render(response)
+        await send_bytes(send, 200, body, [JSON_CONTENT_TYPE, *ctx.response_headers()])
         return 200
 
 

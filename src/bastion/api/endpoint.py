@@ -21,6 +21,8 @@ from bastion.errors import GatewayError, InvalidRequest, PermissionDenied
 
 if TYPE_CHECKING:
     from bastion.gateway import Gateway
+    from bastion.guards.output import OutputGuard
+    from bastion.guards.stage import InputOutcome
     from bastion.providers.base import ChatRequest
     from bastion.routing.router import ModelGroup
 
@@ -66,7 +68,8 @@ class Endpoint:
                 await asyncio.shield(gateway.accounting.finish(ctx, status))
         if self.access_log:
             access_log.info(
-                "%s %s %s %d model=%s provider=%s attempts=%d cache=%s similarity=%s route=%s %.1fms",
+                "%s %s %s %d model=%s provider=%s attempts=%d cache=%s similarity=%s route=%s guards=%s "
+                "%.1fms",
                 ctx.request_id,
                 scope["method"],
                 scope["path"],
@@ -77,8 +80,31 @@ class Endpoint:
                 ctx.cache_status or "-",
                 "-" if ctx.cache_similarity is None else f"{ctx.cache_similarity:.4f}",
                 ctx.route_rule or "-",
+                ",".join(f"{d.stage}:{d.guard}={d.action}" for d in ctx.guards) or "-",
                 (time.perf_counter() - ctx.started) * 1000,
             )
+
+    def guard_input(
+        self, ctx: RequestContext, scope: Scope, request: ChatRequest, route: str
+    ) -> InputOutcome | None:
+        """The input guards (may rewrite ``request.body`` or refuse); None when every guard is off."""
+        guards = self.gateway.guards
+        if guards is None:
+            return None
+        return guards.check_input(ctx, scope, request, route)
+
+    def guard_output(self, ctx: RequestContext, inputs: InputOutcome | None) -> OutputGuard | None:
+        """This request's output guards (after admission, which decides whether the answer is captured)."""
+        if inputs is None and not ctx.capture_answer:
+            return None
+        from bastion.guards.output import OutputGuard
+
+        guards = self.gateway.guards
+        output = OutputGuard(ctx, inputs, guards.canary if guards is not None else None)
+        if not output.active:
+            return None
+        ctx.output_guard = output
+        return output
 
     def route(self, ctx: RequestContext, scope: Scope, request: ChatRequest) -> ModelGroup:
         """The model group for a chat request: the routing stage's choice, or the name asked for."""

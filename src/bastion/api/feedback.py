@@ -88,7 +88,7 @@ def _score(body: dict[str, Any]) -> float:
     if score is not None and thumbs is not None:
         raise _invalid("score", "give either 'score' or 'thumbs', not both")
     if thumbs is not None:
-        if thumbs not in THUMBS:
+        if not isinstance(thumbs, str) or thumbs not in THUMBS:  # a list or object is unhashable
             raise _invalid("thumbs", "expected 'up' or 'down'")
         return THUMBS[thumbs]
     if score is None:

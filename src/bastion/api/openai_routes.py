@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import orjson
 
 from bastion.api.asgi import JSON_CONTENT_TYPE, Receive, Scope, Send, read_body, send_bytes
 from bastion.api.endpoint import Endpoint
 from bastion.api.errors import openai_stream_error_event
 from bastion.api.openai_schema import parse_json_object, validate_chat_request, validate_embeddings_request
-from bastion.api.streaming import relay_stream
+from bastion.api.streaming import StreamEncoder, relay_stream
 from bastion.context import RequestContext
 from bastion.errors import GatewayError
 from bastion.providers.base import Json
@@ -54,20 +56,26 @@ class ChatCompletions(Endpoint):
         request = validate_chat_request(body)
         ctx.model = request.model
         ctx.stream = request.stream
+        inputs = self.guard_input(ctx, scope, request, "chat")
         group = self.route(ctx, scope, request)
         await self.admit(ctx, scope, group.name, request.body, "chat", request.model)
+        output = self.guard_output(ctx, inputs)
+        render: Callable[[Json], bytes] = orjson.dumps
+        encoder: StreamEncoder = OpenAIStreamEncoder(request.include_usage)
+        if output is not None:
+            render, encoder = output.render(render), output.encoder(encoder)
         cache = gateway.cache
         if cache is not None and ctx.residency is None:  # residency: nothing shared, nothing embedded
             plan = cache.plan(ctx, scope, group.name, request.body)
             if plan is not None:
-                encoder = OpenAIStreamEncoder(request.include_usage)
-                return await cache.serve(ctx, plan, group, request, receive, send, orjson.dumps, encoder)
+                return await cache.serve(ctx, plan, group, request, receive, send, render, encoder)
         if request.stream:
             first, chunks = await gateway.executor.open_stream(ctx, group, request)
-            await relay_stream(ctx, receive, send, first, chunks, OpenAIStreamEncoder(request.include_usage))
+            await relay_stream(ctx, receive, send, first, chunks, encoder)
             return 200
         response = await gateway.executor.chat(ctx, group, request)
-        await send_bytes(send, 200, orjson.dumps(response), [JSON_CONTENT_TYPE, *ctx.response_headers()])
+        body = render(response)
+        await send_bytes(send, 200, body, [JSON_CONTENT_TYPE, *ctx.response_headers()])
         return 200
 
 

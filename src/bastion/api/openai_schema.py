@@ -194,7 +194,8 @@ def _tools(body: dict[str, Any]) -> None:
     choice = body.get("tool_choice")
     if choice is None or (isinstance(choice, str) and choice in _TOOL_CHOICES):
         return
-    if isinstance(choice, dict) and isinstance((choice.get("function") or {}).get("name"), str):
+    function = choice.get("function") if isinstance(choice, dict) else None
+    if isinstance(function, dict) and isinstance(function.get("name"), str):
         return
     raise _fail(
         "tool_choice",

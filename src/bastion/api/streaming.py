@@ -62,15 +62,25 @@ async def relay_stream(
         ctx.first_byte_at = time.perf_counter()
         await _send_batch(ctx, send, encoder, first)
         try:
-            async for batch in batches:
-                await _send_batch(ctx, send, encoder, batch)
+            ended = getattr(encoder, "ended", False)  # an output guard blocked: stop reading upstream
+            if not ended:
+                waiting_since = time.perf_counter()  # time waiting on upstream is not Bastion's overhead
+                async for batch in batches:
+                    ctx.upstream_seconds += time.perf_counter() - waiting_since
+                    await _send_batch(ctx, send, encoder, batch)
+                    waiting_since = time.perf_counter()
+                    if getattr(encoder, "ended", False):
+                        ended = True
+                        break
+                ctx.last_byte_at = time.perf_counter()
+                ctx.upstream_seconds += ctx.last_byte_at - waiting_since
         except ProviderError as error:
             log.warning(
                 "stream %s from %s failed after the first byte: %s", ctx.request_id, ctx.provider, error
             )
             await send({"type": "http.response.body", "body": encoder.error(error), "more_body": True})
         else:
-            tail = encoder.finish()
+            tail = b"" if ended else encoder.finish()
             if tail:
                 await send({"type": "http.response.body", "body": tail, "more_body": True})
         finished = True

@@ -1,33 +1,74 @@
 """PII detection, reversible masking and irreversible redaction of free text.
 
 ``PiiDetector.find`` returns validated, non-overlapping findings; ``Masker`` swaps them for stable
-per-request placeholders (``<EMAIL_1>``) and restores them in answers, streamed ones included.
+per-request placeholders (``<EMAIL_1>``, ``<NATIONAL_ID_1>``) and restores them in answers,
+streamed ones included. National ids, addresses, secrets, phones, label words and the optional
+name detector live in the ``pii_*`` modules beside this one.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import math
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-import phonenumbers
+from bastion.guards import pii_address, pii_national, pii_secrets
+from bastion.guards.pii_checksums import luhn_valid, mod97_remainder
+from bastion.guards.pii_names import NAME_KINDS, ORG, PERSON, NameDetector, valid_name_spans
+from bastion.guards.pii_phones import PhoneFinder
+from bastion.guards.pii_scan import Label, LabelFinder
+from bastion.guards.pii_secrets import shannon_entropy
+
+__all__ = [
+    "ADDRESS",
+    "ALL_KINDS",
+    "CARD",
+    "DOB",
+    "EMAIL",
+    "IBAN",
+    "IP",
+    "NAME_KINDS",
+    "NATIONAL_ID",
+    "ORG",
+    "PERSON",
+    "PHONE",
+    "SECRET",
+    "SSN",
+    "Finding",
+    "Masker",
+    "NameDetector",
+    "PiiDetector",
+    "StreamUnmasker",
+    "card_valid",
+    "iban_valid",
+    "luhn_valid",
+    "shannon_entropy",
+    "ssn_valid",
+]
 
 EMAIL = "EMAIL"
 PHONE = "PHONE"
 CARD = "CARD"
 IBAN = "IBAN"
 SSN = "SSN"
+NATIONAL_ID = "NATIONAL_ID"
 IP = "IP"
 DOB = "DOB"
+ADDRESS = "ADDRESS"
 SECRET = "SECRET"
 
-ALL_KINDS: frozenset[str] = frozenset({EMAIL, PHONE, CARD, IBAN, SSN, IP, DOB, SECRET})
+#: the kinds the built-in detectors find; PERSON and ORG (``NAME_KINDS``) need a name detector
+ALL_KINDS: frozenset[str] = frozenset({EMAIL, PHONE, CARD, IBAN, SSN, NATIONAL_ID, IP, DOB, ADDRESS, SECRET})
 
-#: when two candidates overlap, the lower rank wins (then the longer one)
-_RANK = {SECRET: 0, EMAIL: 1, IBAN: 2, CARD: 3, SSN: 4, DOB: 5, IP: 6, PHONE: 7}
+#: when two candidates overlap, the lower rank wins (then the longer one): validated kinds
+#: before heuristic ones (addresses), and those before a model's guesses (names); a national id
+#: (taken only after its label, or with letters in it) before a card that passed Luhn by chance
+_RANK = {
+    SECRET: 0, EMAIL: 1, IBAN: 2, NATIONAL_ID: 3, CARD: 4, SSN: 5, DOB: 6, IP: 7, PHONE: 8,
+    ADDRESS: 9, PERSON: 10, ORG: 11,
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -41,20 +82,6 @@ class Finding:
 
 
 # --- validators -------------------------------------------------------------------------------
-
-
-def luhn_valid(digits: str) -> bool:
-    """Whether a digit string passes the Luhn checksum."""
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = ord(char) - 48
-        if index % 2 == 1:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return total % 10 == 0
-
 
 _CARD_PREFIX = re.compile(r"4|5[1-5]|2[2-7]|3[47]|3[0689]|35|6011|65|64[4-9]|62")
 
@@ -80,13 +107,9 @@ IBAN_LENGTHS = {
 
 def iban_valid(compact: str) -> bool:
     """Whether an IBAN without spaces has its country's length and a mod-97 remainder of 1."""
-    if IBAN_LENGTHS.get(compact[:2]) != len(compact):
+    if IBAN_LENGTHS.get(compact[:2]) != len(compact) or not compact.isascii() or not compact.isalnum():
         return False
-    rearranged = compact[4:] + compact[:4]
-    try:
-        return int("".join(str(int(char, 36)) for char in rearranged)) % 97 == 1
-    except ValueError:
-        return False
+    return mod97_remainder(compact[4:] + compact[:4]) == 1
 
 
 def ssn_valid(area: str, group: str, serial: str) -> bool:
@@ -94,27 +117,25 @@ def ssn_valid(area: str, group: str, serial: str) -> bool:
     return area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000"
 
 
-def shannon_entropy(token: str) -> float:
-    """Bits per character of a token's character distribution."""
-    length = len(token)
-    return -sum(n / length * math.log2(n / length) for n in Counter(token).values())
-
-
 # --- patterns ---------------------------------------------------------------------------------
 
+# each pattern opens with one character class and only then looks behind it: re then skips ahead
+# in C to the next place the class matches (see pii_scan)
 _EMAIL_RE = re.compile(
-    r"(?<![\w.%+-])[A-Za-z0-9](?:[A-Za-z0-9._%+-]{0,62}[A-Za-z0-9_%+-])?"
+    r"[A-Za-z0-9](?<![\w.%+-][A-Za-z0-9])(?:[A-Za-z0-9._%+-]{0,62}[A-Za-z0-9_%+-])?"
     r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-])"
 )
 # 13-19 digits, optionally grouped by one kind of separator (space or dash)
-_CARD_RE = re.compile(r"(?<![\w.-])\d(?:\d|[ -](?=\d)){11,22}\d(?![\w-]|\.\d)")
-_IBAN_RE = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}(?![a-z0-9])")
-_SSN_RE = re.compile(r"(?<![\w-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\w-])")
-_SSN_LABELLED_RE = re.compile(
-    r"(?i:\b(?:ssn|social security(?: number| no\.?)?)\s*(?:#|no\.?|number)?\s*[:=]?\s*)"
-    r"(\d{3})(\d{2})(\d{4})\b"
+_CARD_RE = re.compile(r"\d(?<![\w.-]\d)(?:\d|[ -](?=\d)){11,22}\d(?![\w-]|\.\d)")
+_IBAN_RE = re.compile(r"[A-Z](?<![A-Za-z0-9][A-Z])[A-Z]\d\d(?: ?[A-Z0-9]){11,30}(?![a-z0-9])")
+_CARD_GROUP_SPLIT_RE = re.compile(r"[ -]")
+_SSN_RE = re.compile(r"(\d(?<![\w-]\d)\d\d)([- ])(\d\d)\2(\d{4})(?![\w-])")
+#: after an "SSN" / "social security" label: nine digits without separators
+_SSN_VALUE_RE = re.compile(
+    r"(?i:\s*(?:number|no\.?)?\s*(?:#|no\.?|number|is)?\s*[:=]?\s*)(\d{3})(\d{2})(\d{4})\b"
 )
-_IPV4_RE = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
+_SSN_LABELS = frozenset({"ssn", "social security"})
+_IPV4_RE = re.compile(r"\d(?<![\w.]\d)\d{0,2}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?![\w]|\.\d)")
 _IPV6_RE = re.compile(r"(?<![\w:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:%\w+)?(?![\w:])")
 _VERSION_BEFORE_RE = re.compile(r"(?i)(?:\bv|\b(?:version|release|build)\s*[:=]?\s*)$")
 _MONTHS = (
@@ -125,61 +146,81 @@ _DATE = (
     r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}"
     rf"|{_MONTHS}\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}|\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTHS},?\s+\d{{4}}"
 )
-_DOB_RE = re.compile(
-    r"(?i:\b(?:dob|d\.o\.b\.?|date\s+of\s+birth|birth\s*date|birthday|born\s+on|born)"
-    r"\s*(?:is\s+|was\s+|[:=\-]\s*)?)"
-    rf"(?i:({_DATE}))(?!\d)"
-)
-_SECRET_PREFIX_RE = re.compile(
-    r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----"
-    r"|(?<![\w-])(?:"
-    r"sk-ant-[A-Za-z0-9_-]{20,}"
-    r"|sk-(?:proj-|svcacct-)?[A-Za-z0-9_-]{20,}"
-    r"|(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}"
-    r"|(?:AKIA|ASIA)[0-9A-Z]{16}"
-    r"|gh[pousr]_[A-Za-z0-9]{36,}"
-    r"|github_pat_[A-Za-z0-9_]{22,}"
-    r"|xox[abposr]-[A-Za-z0-9-]{10,}"
-    r"|AIza[0-9A-Za-z_-]{35}"
-    r"|glpat-[A-Za-z0-9_-]{20,}"
-    r")(?![\w-])"
-)
-_TOKEN_RE = re.compile(r"(?<![\w+/-])[A-Za-z0-9+/_-]{32,}={0,2}(?![\w+/=-])")
-_PHONE_HINT_RE = re.compile(r"(?<![\w-])\d[\d \t().-]{5,}\d(?![A-Za-z_])")
-_DATE_HEAD_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
-#: digits-only candidates the phone library would otherwise accept in dates and times
-_DATE_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}|^\d{1,2}[/.]\d{1,2}[/.]\d{2,4}$|^\d{1,2}:\d{2}")
+#: after a date-of-birth label: the date
+_DOB_VALUE_RE = re.compile(rf"(?i:\s*(?:is\s+|was\s+|on\s+|le\s+|am\s+|[:=\-]\s*)?)(?i:({_DATE}))(?!\d)")
+_DOB_LABELS = frozenset({
+    "dob", "d.o.b", "d.o.b.", "date of birth", "birth date", "birthdate", "birthday", "born",
+    "geburtsdatum", "geboren", "date de naissance", "né", "née", "fecha de nacimiento",
+    "data di nascita",
+})  # fmt: skip
 
 Candidate = tuple[str, int, int]
+Scanner = Callable[[str, list[Label]], Iterator[Candidate]]
 
 
 class PiiDetector:
-    """Finds validated PII in text: email, phone, card, IBAN, SSN, IP, labelled DOB and secrets."""
+    """Finds validated PII in text: email, phone, card, IBAN, SSN and other national ids, IP,
+    labelled dates of birth, postal addresses and secrets; names when given a name detector."""
 
-    def __init__(self, kinds: set[str] | None = None, default_region: str = "US") -> None:
-        selected = set(ALL_KINDS if kinds is None else kinds)
-        unknown = selected - ALL_KINDS
+    def __init__(
+        self,
+        kinds: set[str] | frozenset[str] | None = None,
+        default_region: str = "US",
+        name_detector: NameDetector | None = None,
+    ) -> None:
+        available = ALL_KINDS if name_detector is None else ALL_KINDS | NAME_KINDS
+        selected = set(available if kinds is None else kinds)
+        if selected & NAME_KINDS and name_detector is None:
+            raise ValueError("PERSON and ORG findings need a name_detector")
+        unknown = selected - available
         if unknown:
             raise ValueError(f"unknown PII kinds: {sorted(unknown)}")
         self.kinds = frozenset(selected)
         self.default_region = default_region
-        scanners: dict[str, Callable[[str], Iterator[Candidate]]] = {
+        self.name_detector = name_detector
+        scanners: dict[str, Scanner] = {
             SECRET: self._secrets,
             EMAIL: self._emails,
             IBAN: self._ibans,
             CARD: self._cards,
             SSN: self._ssns,
+            NATIONAL_ID: self._national_ids,
             DOB: self._dobs,
             IP: self._ips,
         }
         self._scanners = [scan for kind, scan in scanners.items() if kind in self.kinds]
-        self._find_phones = PHONE in self.kinds
+        self._phones = PhoneFinder(default_region) if PHONE in self.kinds else None
+        self._national_labels = {
+            **pii_national.LABELS,
+            **{word.lower(): schemes for word, schemes in pii_national.CASED_LABELS.items()},
+        }
+        label_words: dict[str, Iterable[str]] = {
+            SSN: _SSN_LABELS,
+            NATIONAL_ID: pii_national.LABELS,
+            DOB: _DOB_LABELS,
+            ADDRESS: pii_address.LABELS,
+            SECRET: pii_secrets.LABELS,
+        }
+        words = [word for kind, group in label_words.items() if kind in self.kinds for word in group]
+        cased = pii_national.CASED_LABELS if NATIONAL_ID in self.kinds else {}
+        self._labels = LabelFinder(words, cased) if words or cased else None
 
     def find(self, text: str) -> list[Finding]:
         """Validated findings in ``text``, non-overlapping and sorted by position."""
-        candidates = [c for scan in self._scanners for c in scan(text)]
-        if self._find_phones:
-            candidates.extend(self._phones(text, candidates))
+        labels = self._labels.find(text) if self._labels is not None else []
+        candidates = [c for scan in self._scanners for c in scan(text, labels)]
+        if self._phones is not None:
+            claimed = [(start, end) for _, start, end in candidates]
+            candidates.extend(
+                (PHONE, start, end)
+                for start, end in self._phones.find(text, claimed)
+                if not _after_iban_head(text, start)
+            )
+        if ADDRESS in self.kinds:
+            candidates.extend(self._addresses(text, labels, list(candidates)))
+        if self.name_detector is not None:
+            names = valid_name_spans(self.name_detector.find_names(text), len(text))
+            candidates.extend((kind, start, end) for kind, start, end in names if kind in self.kinds)
         if not candidates:
             return []
         candidates.sort(key=lambda c: (_RANK[c[0]], c[1] - c[2], c[1]))
@@ -193,24 +234,37 @@ class PiiDetector:
 
     # each scanner yields (kind, start, end) for candidates that passed their validator
 
-    def _emails(self, text: str) -> Iterator[Candidate]:
-        if "@" not in text:
-            return
-        for match in _EMAIL_RE.finditer(text):
-            local = match.group().split("@", 1)[0]
-            if ".." not in local:
-                yield EMAIL, match.start(), match.end()
+    def _emails(self, text: str, labels: list[Label]) -> Iterator[Candidate]:
+        # a local part is at most 64 characters and a domain 255: look only around each "@"
+        searched_to = 0
+        at = text.find("@")
+        while at >= 0:
+            position = max(searched_to, at - 64)
+            endpos = min(len(text), at + 256)
+            match = _EMAIL_RE.search(text, position, endpos)
+            if match is not None and match.end() == endpos:
+                match = _EMAIL_RE.match(text, match.start())  # the window may have cut the domain
+            if match is None:
+                searched_to = at + 1
+            else:
+                searched_to = match.end()
+                if ".." not in match.group().split("@", 1)[0]:
+                    yield EMAIL, match.start(), match.end()
+            at = text.find("@", searched_to)
 
-    def _cards(self, text: str) -> Iterator[Candidate]:
+    def _cards(self, text: str, labels: list[Label]) -> Iterator[Candidate]:
         for match in _CARD_RE.finditer(text):
             raw = match.group()
             if " " in raw and "-" in raw:
+                continue
+            # cards are printed in groups of 4-6 (4-4-4-4, Amex 4-6-5): "2 76 11 61 108" is not one
+            if (" " in raw or "-" in raw) and min(map(len, _CARD_GROUP_SPLIT_RE.split(raw))) < 3:
                 continue
             digits = raw.replace(" ", "").replace("-", "")
             if card_valid(digits) and not _after_iban_head(text, match.start()):
                 yield CARD, match.start(), match.end()
 
-    def _ibans(self, text: str) -> Iterator[Candidate]:
+    def _ibans(self, text: str, labels: list[Label]) -> Iterator[Candidate]:
         for match in _IBAN_RE.finditer(text):
             raw = match.group()
             expected = IBAN_LENGTHS.get(raw[:2])
@@ -226,19 +280,34 @@ class PiiDetector:
             if iban_valid(raw[:length].replace(" ", "")):
                 yield IBAN, match.start(), end
 
-    def _ssns(self, text: str) -> Iterator[Candidate]:
+    def _ssns(self, text: str, labels: list[Label]) -> Iterator[Candidate]:
         for match in _SSN_RE.finditer(text):
             if ssn_valid(match.group(1), match.group(3), match.group(4)):
                 yield SSN, match.start(), match.end()
-        for match in _SSN_LABELLED_RE.finditer(text):
-            if ssn_valid(match.group(1), match.group(2), match.group(3)):
-                yield SSN, match.start(1), match.end(3)
+        for label in labels:
+            if label.word in _SSN_LABELS:
+                value = _SSN_VALUE_RE.match(text, label.end)
+                if value is not None and ssn_valid(value.group(1), value.group(2), value.group(3)):
+                    yield SSN, value.start(1), value.end(3)
 
-    def _dobs(self, text: str) -> Iterator[Candidate]:
-        for match in _DOB_RE.finditer(text):
-            yield DOB, match.start(1), match.end(1)
+    def _national_ids(self, text: str, labels: list[Label]) -> Iterator[Candidate]:
+        for start, end in pii_national.find_unlabelled(text):
+            yield NATIONAL_ID, start, end
+        for label in labels:
+            schemes = self._national_labels.get(label.word)
+            if schemes is not None:
+                span = pii_national.find_after_label(text, label.end, schemes)
+                if span is not None:
+                    yield NATIONAL_ID, *span
 
-    def _ips(self, text: str) -> Iterator[Candidate]:
+    def _dobs(self, text: str, labels: list[Label]) -> Iterator[Candidate]:
+        for label in labels:
+            if label.word in _DOB_LABELS:
+                value = _DOB_VALUE_RE.match(text, label.end)
+                if value is not None:
+                    yield DOB, value.start(1), value.end(1)
+
+    def _ips(self, text: str, labels: list[Label]) -> Iterator[Candidate]:
         if "." in text:
             for match in _IPV4_RE.finditer(text):
                 if _VERSION_BEFORE_RE.search(text, max(0, match.start() - 16), match.start()):
@@ -259,43 +328,28 @@ class PiiDetector:
                     continue
                 yield IP, match.start(), match.end()
 
-    def _phones(self, text: str, found: list[Candidate]) -> Iterator[Candidate]:
-        # the phone library costs ~50 us a call: only hand it short windows around digit runs
-        # that hold enough digits for a phone number and that no other detector has claimed
-        hints = [
-            (match.start(), match.end())
-            for match in _PHONE_HINT_RE.finditer(text)
-            if _worth_parsing(text, match)
-            and not any(s <= match.start() and match.end() <= e for _, s, e in found)
-        ]
-        for window_start, window_end in _merged_windows(hints, len(text), pad=4):
-            window = text[window_start:window_end]
-            matcher = phonenumbers.PhoneNumberMatcher(
-                window, self.default_region, leniency=phonenumbers.Leniency.VALID
-            )
-            for match in matcher:
-                start = window_start + match.start
-                if _DATE_TIME_RE.match(match.raw_string) or _after_iban_head(text, start):
-                    continue
-                if _plausible_phone(text, start, match):
-                    yield PHONE, start, window_start + match.end
-
-    def _secrets(self, text: str) -> Iterator[Candidate]:
-        known = [(match.start(), match.end()) for match in _SECRET_PREFIX_RE.finditer(text)]
-        for start, end in known:
+    def _secrets(self, text: str, labels: list[Label]) -> Iterator[Candidate]:
+        for start, end in pii_secrets.find_secrets(text):
             yield SECRET, start, end
-        for match in _TOKEN_RE.finditer(text):
-            start, end = match.span()
-            if _looks_random(match.group()) and all(end <= s or start >= e for s, e in known):
-                yield SECRET, start, end
+        for label in labels:
+            if label.word in pii_secrets.LABELS:
+                span = pii_secrets.find_after_label(text, label.word, label.end)
+                if span is not None:
+                    yield SECRET, *span
+
+    def _addresses(self, text: str, labels: list[Label], found: list[Candidate]) -> Iterator[Candidate]:
+        # after the other detectors: an "Address:" value is cut where another finding starts
+        for start, end in pii_address.find_street_addresses(text):
+            yield ADDRESS, start, end
+        for label in labels:
+            if label.word in pii_address.LABELS:
+                limit = min((s for _, s, _ in found if s > label.end), default=len(text))
+                span = pii_address.find_after_label(text, label.start, label.end, limit)
+                if span is not None:
+                    yield ADDRESS, *span
 
 
 _IBAN_HEAD_RE = re.compile(r"[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4})* ?$")
-_PHONE_LABEL_RE = re.compile(
-    r"(?i)\b(?:phone|tel|telephone|call|mobile|cell|fax|whatsapp|sms|text)\b\W{0,3}"
-    r"(?:\w+\W+){0,3}$"
-)
-_DIGIT_GROUPS_RE = re.compile(r"\d+")
 
 
 def _span_of_characters(raw: str, count: int) -> int | None:
@@ -309,68 +363,14 @@ def _span_of_characters(raw: str, count: int) -> int | None:
     return None
 
 
-def _worth_parsing(text: str, hint: re.Match[str]) -> bool:
-    """Cheap checks that spare the phone library digit runs it would reject or we would drop."""
-    raw = hint.group()
-    if sum(c.isdigit() for c in raw) < 7 or _DATE_HEAD_RE.match(raw):
-        return False
-    if raw.isdigit() and not text.startswith("+", hint.start() - 1):
-        return _PHONE_LABEL_RE.search(text, max(0, hint.start() - 40), hint.start()) is not None
-    return True
-
-
 def _after_iban_head(text: str, start: int) -> bool:
     """Whether ``start`` continues an IBAN-shaped code, e.g. the body of one with a bad checksum."""
     return _IBAN_HEAD_RE.search(text, max(0, start - 40), start) is not None
 
 
-def _plausible_phone(text: str, start: int, match: phonenumbers.PhoneNumberMatch) -> bool:
-    """Whether a number the phone library accepts is written like a phone number.
-
-    Order ids and SKUs are often valid numbering-plan digits; a phone is taken when written in
-    international form, grouped as the national format groups it, or introduced by a phone word.
-    """
-    raw = match.raw_string
-    if raw.startswith(("+", "(")):
-        return True
-    national = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.NATIONAL)
-    groups = [len(g) for g in _DIGIT_GROUPS_RE.findall(raw)]
-    if len(groups) > 1 and groups == [len(g) for g in _DIGIT_GROUPS_RE.findall(national)]:
-        return True
-    return _PHONE_LABEL_RE.search(text, max(0, start - 40), start) is not None
-
-
-def _looks_random(token: str) -> bool:
-    """A long token mixing upper case, lower case and digits with high entropy, e.g. a bare key.
-
-    Hex hashes and UUIDs have no upper case (or no lower case) and are left alone.
-    """
-    upper = sum(c.isupper() for c in token)
-    lower = sum(c.islower() for c in token)
-    digits = sum(c.isdigit() for c in token)
-    if upper < 2 or lower < 2 or digits < 2:
-        return False
-    return shannon_entropy(token) >= 4.0
-
-
-def _merged_windows(spans: list[tuple[int, int]], length: int, pad: int) -> Iterator[tuple[int, int]]:
-    """The sorted ``spans`` widened by ``pad`` and merged where they touch."""
-    current: tuple[int, int] | None = None
-    for span_start, span_end in spans:
-        start, end = max(0, span_start - pad), min(length, span_end + pad)
-        if current is not None and start <= current[1]:
-            current = (current[0], end)
-            continue
-        if current is not None:
-            yield current
-        current = (start, end)
-    if current is not None:
-        yield current
-
-
 # --- masking ----------------------------------------------------------------------------------
 
-_PLACEHOLDER_RE = re.compile(r"<([A-Z]+)_(\d+)>")
+_PLACEHOLDER_RE = re.compile(r"<([A-Z]+(?:_[A-Z]+)*)_(\d+)>")
 
 
 class Masker:

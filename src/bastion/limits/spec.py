@@ -14,6 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Period = Literal["day", "week", "month", "lifetime"]
 PERIODS: tuple[Period, ...] = ("day", "week", "month", "lifetime")
+#: bounds that keep counters exact: budgets are kept as integer nano-dollars (Redis: 64-bit)
+MAX_BUDGET_USD = 1e9
+MAX_RATE = 10**12
 
 
 class BudgetSpec(BaseModel):
@@ -21,10 +24,10 @@ class BudgetSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    day: float | None = Field(None, ge=0)
-    week: float | None = Field(None, ge=0)
-    month: float | None = Field(None, ge=0)
-    lifetime: float | None = Field(None, ge=0)
+    day: float | None = Field(None, ge=0, le=MAX_BUDGET_USD)
+    week: float | None = Field(None, ge=0, le=MAX_BUDGET_USD)
+    month: float | None = Field(None, ge=0, le=MAX_BUDGET_USD)
+    lifetime: float | None = Field(None, ge=0, le=MAX_BUDGET_USD)
     mode: Literal["hard", "soft"] = "hard"
 
     def periods(self) -> list[tuple[Period, float]]:
@@ -34,9 +37,13 @@ class BudgetSpec(BaseModel):
 class LimitSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    requests_per_minute: int | None = Field(None, ge=0)
-    tokens_per_minute: int | None = Field(None, ge=0, description="input + output tokens, reserved up front")
-    max_concurrent: int | None = Field(None, ge=0, description="requests in flight (streams until they end)")
+    requests_per_minute: int | None = Field(None, ge=0, le=MAX_RATE)
+    tokens_per_minute: int | None = Field(
+        None, ge=0, le=MAX_RATE, description="input + output tokens, reserved up front"
+    )
+    max_concurrent: int | None = Field(
+        None, ge=0, le=MAX_RATE, description="requests in flight (streams until they end)"
+    )
     budget: BudgetSpec | None = None
 
     @property

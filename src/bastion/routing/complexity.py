@@ -70,7 +70,8 @@ _EARLIER_CHARS = 1536
 _LENGTH_SCALE_TOKENS = 2000
 _CONTEXT_SCALE_TOKENS = 8000
 _MAX_DEPTH = 8
-# A turn this long with a first (or last) line this short reads as an ask over pasted material
+# A turn this long whose first line (or last paragraph) is this short reads as an ask over
+# pasted material
 _PAYLOAD_MIN_CHARS = 400
 _INSTRUCTION_CHARS = 300
 
@@ -108,7 +109,7 @@ class Features:
     contest_math: float  # how many ways, probability that, find all, divisible by, remainder when...
     word_problem: float  # everyday quantities: prices, totals, hours, miles, "each", "per"
     arithmetic: float  # a bare calculation: 12 * 13, 15% of 80, 7 plus 5
-    payload: float  # share of the turn after its first line: pasted text, data or code to work on
+    payload: float  # share of the turn outside its ask: pasted text, data or code to work on
     earlier_technical: float  # math, code, proof, algorithm, puzzle cues in earlier user turns
     numbers: float  # numerals in the text (word problems, data)
     sentences: float  # sentences of the ask beyond the first (a pasted passage does not count)
@@ -518,23 +519,37 @@ def _share(hits: int, full_scale: float) -> float:
     return min(1.0, hits / full_scale)
 
 
-def _instruction(text: str) -> str:
-    """The ask of a long turn over pasted material: its first line, or its last when shorter;
-    the whole turn when it is short or has no short line at either end.
+def _ask(text: str) -> str:
+    """The words of the request itself, without the material pasted into it to work on.
 
-    A short ask over a pasted passage ("Summarize this in one sentence:") is long without being
-    hard; features of the ask alone tell it from a long ask.
+    A long turn (at least ``_PAYLOAD_MIN_CHARS``) reads as an ask over pasted material when its
+    first line, or its last paragraph (the text after its last blank line), is short (at most
+    ``_INSTRUCTION_CHARS``): the ask is that part, or both when both are short ("Evaluate these
+    reviews:" ... "Return a JSON array."). The end is read by paragraph, not by line, because
+    pasted data often ends in short lines of its own. Otherwise the whole turn is the ask.
+
+    Cues are read from the ask alone: the words of a pasted passage (dates, figures, planning or
+    legal vocabulary) say what the passage is about, not what is asked of it. The passage counts
+    only in ``length`` and ``payload``.
     """
     if len(text) < _PAYLOAD_MIN_CHARS:
         return text
     first = text.find("\n")
     if first < 0:
         return text
+    head = text[:first]
     stripped = text.rstrip()
-    last_start = stripped.rfind("\n") + 1
-    head, tail = text[:first], stripped[last_start:]
-    instruction = head if len(head) <= len(tail) else tail
-    return instruction if len(instruction) <= _INSTRUCTION_CHARS else text
+    gap = stripped.rfind("\n\n")
+    tail = stripped[gap + 2 :].strip() if gap >= 0 else ""
+    head_is_short = len(head) <= _INSTRUCTION_CHARS
+    tail_is_short = 0 < len(tail) <= _INSTRUCTION_CHARS
+    if head_is_short and tail_is_short:
+        return head + "\n" + tail
+    if head_is_short:
+        return head
+    if tail_is_short:
+        return tail
+    return text
 
 
 def _factoid(lowered: str, words: list[str]) -> float:
@@ -566,9 +581,11 @@ def extract_features(body: dict[str, Any]) -> Features:
     conversation = _read_conversation(body.get("messages"))
     full_text = conversation.last_user
     text = _scanned(full_text)
-    lowered = text.lower()
+    ask = _ask(text)
+    lowered = ask.lower()
     words = _WORD.findall(lowered)
-    non_ascii = 0 if text.isascii() else len(_NON_ASCII.sub("", text))
+    non_ascii_text = 0 if text.isascii() else len(_NON_ASCII.sub("", text))
+    non_ascii = non_ascii_text if ask is text else (0 if ask.isascii() else len(_NON_ASCII.sub("", ask)))
     if non_ascii:
         letters = sum(map(len, words))
         foreign = sum(len(word) for word in words if not word.isascii())
@@ -581,25 +598,24 @@ def extract_features(body: dict[str, Any]) -> Features:
     tool_count = len(tools) if isinstance(tools, list) else 0
     response_format = body.get("response_format")
     json_schema = isinstance(response_format, dict) and response_format.get("type") == "json_schema"
-    fences = len(_CODE_FENCE.findall(text))
-    instruction = _instruction(text)
-    code_hits = cues["code_keywords"] + len(_CODE_SYNTAX.findall(text))
+    fences = len(_CODE_FENCE.findall(ask))
+    code_hits = cues["code_keywords"] + len(_CODE_SYNTAX.findall(ask))
     return Features(
-        length=_log_scale(_estimate_tokens(text, non_ascii) * scale, _LENGTH_SCALE_TOKENS),
+        length=_log_scale(_estimate_tokens(text, non_ascii_text) * scale, _LENGTH_SCALE_TOKENS),
         context=_log_scale(conversation.earlier_characters / 4, _CONTEXT_SCALE_TOKENS),
         depth=min(1.0, max(conversation.user_turns - 1, 0) / _MAX_DEPTH),
         code=1.0 if fences >= 2 else _share(code_hits, 8),
         code_task=_share(cues["code_task"], 3),
-        math=_share(cues["math"] + len(_MATH_NOTATION.findall(text)), 4),
+        math=_share(cues["math"] + len(_MATH_NOTATION.findall(ask)), 4),
         proof=_share(cues["proof"], 2),
         reasoning=_share(cues["reasoning"], 3),
         compare=_share(cues["compare"], 2),
         explain=_share(cues["explain"], 2),
         theory=_share(cues["theory"], 2),
         design=_share(cues["design"], 3),
-        algorithms=_share(cues["algorithms"] + _guarded(_BIG_O, text, ("O(", "10^")), 3),
+        algorithms=_share(cues["algorithms"] + _guarded(_BIG_O, ask, ("O(", "10^")), 3),
         expert=_share(cues["expert"], 3),
-        constraints=_share(cues["constraints"] + _guarded(_BULLET, text, ("\n", "-", "*", "•", ".", ")")), 8),
+        constraints=_share(cues["constraints"] + _guarded(_BULLET, ask, ("\n", "-", "*", "•", ".", ")")), 8),
         long_output=_share(cues["long_output"] + _guarded(_WORD_COUNT, lowered, ("word",)), 2),
         writing=_share(cues["writing"], 2),
         simple_ask=_share(cues["simple_ask"], 2),
@@ -609,12 +625,12 @@ def extract_features(body: dict[str, Any]) -> Features:
         roleplay=_share(cues["roleplay"], 2),
         puzzle=_share(cues["puzzle"], 2),
         contest_math=_share(cues["contest_math"], 2),
-        word_problem=_share(cues["word_problem"] + len(_MONEY.findall(text)), 4),
+        word_problem=_share(cues["word_problem"] + len(_MONEY.findall(ask)), 4),
         arithmetic=_share(len(_ARITHMETIC.findall(lowered)), 2),
-        payload=1.0 - len(instruction) / len(text) if text else 0.0,
+        payload=1.0 - len(ask) / len(text) if text else 0.0,
         earlier_technical=_earlier_technical(conversation.earlier_user),
-        numbers=_share(len(_NUMBER.findall(text)), 8),
-        sentences=min(1.0, len(_SENTENCE_END.findall(instruction)) / 6),
+        numbers=_share(len(_NUMBER.findall(ask)), 8),
+        sentences=min(1.0, len(_SENTENCE_END.findall(ask)) / 6),
         non_english=non_english,
         tools=min(1.0, tool_count / 4),
         tool_results=1.0 if conversation.tool_results else 0.0,

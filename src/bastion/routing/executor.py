@@ -35,6 +35,7 @@ from bastion.routing.router import DeploymentState, ModelGroup, Router
 from bastion.routing.strategies import STRATEGIES
 from bastion.routing.tokens import estimate_request_tokens
 from bastion.telemetry.metrics import METRICS
+from bastion.telemetry.state import TELEMETRY
 
 log = logging.getLogger("bastion.routing")
 
@@ -70,6 +71,19 @@ class Executor:
     # ------------------------------------------------------------------ public operations
 
     async def chat(self, ctx: RequestContext, group: ModelGroup, request: ChatRequest) -> Json:
+        response = await self._chat(ctx, group, request)
+        guard = ctx.output_guard
+        if guard is not None and guard.schemas is not None and ctx.degraded is None:
+            # structured output that does not match its schema is re-asked with the error fed back
+
+            async def again(body: Json) -> Json:
+                return await self._chat(ctx, group, ChatRequest(body, request.model, False))
+
+            response = await guard.enforce_schema(request.body, response, again)
+            ctx.usage = response.get("usage")
+        return response
+
+    async def _chat(self, ctx: RequestContext, group: ModelGroup, request: ChatRequest) -> Json:
         async def call(state: DeploymentState) -> Json:
             return await state.provider.chat(request, state.deployment)
 
@@ -126,6 +140,15 @@ class Executor:
     # ------------------------------------------------------------------ groups and fallbacks
 
     async def _execute(
+        self, ctx: RequestContext, group: ModelGroup, body: Json, call: Call[T], *, streaming: bool
+    ) -> T:
+        tracing = TELEMETRY.tracing
+        if tracing is None:
+            return await self._execute_chain(ctx, group, body, call, streaming=streaming)
+        with tracing.stage("execute", {"bastion.model_group": group.name}):
+            return await self._execute_chain(ctx, group, body, call, streaming=streaming)
+
+    async def _execute_chain(
         self, ctx: RequestContext, group: ModelGroup, body: Json, call: Call[T], *, streaming: bool
     ) -> T:
         self.budget.record_request()
@@ -286,6 +309,21 @@ class Executor:
         call: Call[T],
         streaming: bool,
     ) -> T:
+        tracing = TELEMETRY.tracing
+        run = self._run_attempt(ctx, group, state, probe, call, streaming)
+        if tracing is None:
+            return await run
+        return await tracing.attempt(ctx, group.name, state, streaming, run)
+
+    async def _run_attempt(
+        self,
+        ctx: RequestContext,
+        group: ModelGroup,
+        state: DeploymentState,
+        probe: bool,
+        call: Call[T],
+        streaming: bool,
+    ) -> T:
         ctx.attempts += 1
         ctx.provider, ctx.upstream_model = state.provider.name, state.deployment.model
         breaker, stats = state.breaker, state.stats
@@ -293,6 +331,7 @@ class Executor:
         # a stream's first chunk and a whole answer are both "the first byte the client can get"
         limit = _smallest(timeouts.ttft_seconds, timeouts.total_seconds)
         started = self.clock()
+        upstream_since = time.perf_counter()  # for the overhead metric: time here is the provider's
         stats.started()
         slow_timer = self._watch_slow(state, started)
         handed_over = False
@@ -328,6 +367,7 @@ class Executor:
             METRICS.attempt(group.name, state.provider.name, state.deployment.model, "ok")
             return result
         finally:
+            ctx.upstream_seconds += time.perf_counter() - upstream_since
             if slow_timer is not None:
                 slow_timer.cancel()
             if not handed_over:

@@ -85,6 +85,9 @@ class RoutingStage:
                     what.append(f"requires {rule.residency[0]}")
                 reasons.append(f"rule {rule.name} ({rule.conditions}): {', '.join(what) or 'no change'}")
             if residency:
+                earlier = ctx.residency  # a guard's (PII kept on premise) holds as well
+                if earlier is not None:
+                    residency.insert(0, (",".join(earlier.rules), earlier.requirement, earlier.allowed))
                 ctx.residency = combine(residency)
             if cap is not None:
                 _cap_output(body, cap)

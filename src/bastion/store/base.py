@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from bastion.store.audit_base import AuditStore
 from bastion.store.records import (
     FeedbackRecord,
     IdentitySnapshot,
@@ -20,6 +21,7 @@ from bastion.store.records import (
     TeamRecord,
     UserRecord,
 )
+from bastion.store.rollups import RollupStore
 
 #: dimensions the usage report can group and filter by (ledger columns)
 USAGE_DIMENSIONS = (
@@ -165,7 +167,7 @@ class StoreError(Exception):
     """The database refused or could not be reached; the message is safe to show an admin."""
 
 
-class Store(ABC):
+class Store(AuditStore, RollupStore, ABC):
     #: "sqlite" | "postgres"
     dialect: str
 
@@ -263,6 +265,33 @@ class Store(ABC):
     @abstractmethod
     async def spend_since(self, dimension: str, start: float) -> dict[str, float]:
         """Sum of ``cost_usd`` per value of ``dimension`` since ``start`` (seeds budget counters)."""
+
+    async def create_ledger_partitions(self, days_ahead: int = 7, now: float | None = None) -> list[str]:
+        """Make the ledger's partitions up to ``days_ahead`` days after ``now``; the names made.
+
+        Only PostgreSQL partitions the ledger (by day); elsewhere there is nothing to make.
+        """
+        return []
+
+    async def expire_ledger_before(self, ts: float) -> int:
+        """Remove ledger rows older than ``ts`` the cheapest way the database allows; how many went.
+
+        PostgreSQL drops whole day partitions (a row may outlive ``ts`` by up to a day); SQLite
+        deletes the rows.
+        """
+        return await self.delete_ledger_before(ts)
+
+    @abstractmethod
+    async def list_requests(
+        self,
+        start: float | None = None,
+        end: float | None = None,
+        filters: dict[str, Any] | None = None,
+        request_id: str | None = None,
+        limit: int = 100,
+    ) -> list[LedgerRow]:
+        """The request log: ledger rows newest first, with ``start <= ts < end`` and ``filters``
+        (USAGE_DIMENSIONS -> value); ``end`` is also the cursor of the next page."""
 
     # ----------------------------------------------------------------- feedback
     @abstractmethod

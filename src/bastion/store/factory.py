@@ -7,12 +7,12 @@ from bastion.store.base import Store, StoreError, redact_secrets
 _POSTGRES_SCHEMES = ("postgresql://", "postgres://", "postgresql+asyncpg://")
 
 
-def open_store(url: str, *, pool_max_size: int = 10) -> Store:
+def open_store(url: str, *, pool_max_size: int = 10, pool_min_size: int = 1) -> Store:
     """The store for ``url``, not yet opened (call ``await store.open()``).
 
     ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``, a plain path ending in
     ``.db``, or ``postgresql://user@host:5432/db`` (``postgres://`` too; needs the ``scale`` extra).
-    ``pool_max_size`` bounds the PostgreSQL connections of this process.
+    ``pool_max_size`` bounds the PostgreSQL connections of this process; ``pool_min_size`` stay open.
     """
     url = url.strip()
     if url.startswith(_POSTGRES_SCHEMES):
@@ -23,7 +23,7 @@ def open_store(url: str, *, pool_max_size: int = 10) -> Store:
         from bastion.store.postgres import PostgresStore
 
         dsn = "postgresql://" + url.split("://", 1)[1]
-        return PostgresStore(dsn, min_size=1, max_size=pool_max_size)
+        return PostgresStore(dsn, min_size=min(pool_min_size, pool_max_size), max_size=pool_max_size)
     if url.startswith("sqlite:"):
         path = _sqlite_path(url)
     elif url.endswith(".db") and "://" not in url:

@@ -12,6 +12,15 @@ needs (a partitioned table's unique keys must contain the partition column). The
 separate unique index on ``request_id`` is what makes retried batches idempotent today;
 inserts use ``ON CONFLICT DO NOTHING`` without a target, so they keep working when that
 index gives way to partitioning.
+
+Since version 9 the PostgreSQL ledger is partitioned by range on ``ts``, one partition per UTC
+day (``ledger_pYYYYMMDD``) and a default partition as a safety net for rows no day partition
+takes. Retention drops whole days instead of deleting rows; the store creates the days ahead
+(``PostgresStore.create_ledger_partitions``). Migration 9 rewrites an existing ledger once, in
+its transaction: the old table is renamed, the partitioned one is created with the same
+columns, a partition is made for every day that has rows (and for the days around now), the
+rows are copied, the old table dropped, and the primary key and indexes built on the
+partitions in bulk. Writers wait on the table lock meanwhile (their rows stay queued).
 """
 
 from __future__ import annotations
@@ -20,6 +29,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from bastion.store.rollups import rollup_migration
 
 log = logging.getLogger("bastion.store")
 
@@ -251,6 +262,132 @@ _POSTGRES_V4 = (
     ),
 )
 
+# The audit log. Entries keep their canonical JSON as TEXT (JSONB would reorder keys and
+# normalise numbers, and the hash is over the exact bytes); times are epoch seconds as floats on
+# both databases because the same value sits inside the hashed body. One active key per subject
+# (a partial unique index); an erased key keeps its row with ``wrapped`` NULL.
+_AUDIT_TABLES = {
+    "sqlite": {"text": "TEXT", "int": "INTEGER", "float": "REAL", "bytes": "BLOB", "bool": "INTEGER"},
+    "postgres": {
+        "text": "text",
+        "int": "bigint",
+        "float": "double precision",
+        "bytes": "bytea",
+        "bool": "boolean",
+    },
+}
+
+
+def _audit_v6(dialect: str) -> tuple[str, ...]:
+    t = _AUDIT_TABLES[dialect]
+    return (
+        f"""CREATE TABLE audit_entries (
+            chain_id {t["text"]} NOT NULL,
+            seq {t["int"]} NOT NULL,
+            ts {t["float"]} NOT NULL,
+            kind {t["text"]} NOT NULL,
+            subject {t["text"]},
+            request_id {t["text"]},
+            body {t["text"]} NOT NULL,
+            prev_hash {t["text"]} NOT NULL,
+            hash {t["text"]} NOT NULL,
+            PRIMARY KEY (chain_id, seq)
+        )""",
+        "CREATE INDEX audit_entries_subject ON audit_entries (subject) WHERE subject IS NOT NULL",
+        f"""CREATE TABLE audit_checkpoints (
+            chain_id {t["text"]} NOT NULL,
+            seq {t["int"]} NOT NULL,
+            hash {t["text"]} NOT NULL,
+            ts {t["float"]} NOT NULL,
+            prev_seq {t["int"]},
+            witness {t["text"]} NOT NULL,
+            key_id {t["text"]} NOT NULL,
+            signature {t["text"]} NOT NULL,
+            PRIMARY KEY (chain_id, seq)
+        )""",
+        f"""CREATE TABLE audit_heads (
+            chain_id {t["text"]} PRIMARY KEY,
+            seq {t["int"]} NOT NULL,
+            hash {t["text"]} NOT NULL,
+            ts {t["float"]} NOT NULL,
+            checkpoint_seq {t["int"]} NOT NULL,
+            closed {t["bool"]} NOT NULL,
+            key_id {t["text"]} NOT NULL,
+            signature {t["text"]} NOT NULL,
+            created_at {t["float"]} NOT NULL
+        )""",
+        "CREATE INDEX audit_heads_ts ON audit_heads (ts)",
+        f"""CREATE TABLE audit_prunes (
+            chain_id {t["text"]} PRIMARY KEY,
+            through_seq {t["int"]} NOT NULL,
+            hash {t["text"]} NOT NULL,
+            ts {t["float"]} NOT NULL,
+            key_id {t["text"]} NOT NULL,
+            signature {t["text"]} NOT NULL
+        )""",
+        f"""CREATE TABLE audit_payloads (
+            chain_id {t["text"]} NOT NULL,
+            seq {t["int"]} NOT NULL,
+            request_id {t["text"]} NOT NULL,
+            subject {t["text"]} NOT NULL,
+            key_id {t["text"]} NOT NULL,
+            ts {t["float"]} NOT NULL,
+            sealed {t["bytes"]} NOT NULL,
+            PRIMARY KEY (chain_id, seq)
+        )""",
+        "CREATE INDEX audit_payloads_subject ON audit_payloads (subject)",
+        "CREATE INDEX audit_payloads_ts ON audit_payloads (ts)",
+        f"""CREATE TABLE audit_subject_keys (
+            key_id {t["text"]} PRIMARY KEY,
+            subject {t["text"]} NOT NULL,
+            wrapped {t["bytes"]},
+            created_at {t["float"]} NOT NULL,
+            erased_at {t["float"]}
+        )""",
+        "CREATE UNIQUE INDEX audit_subject_keys_active ON audit_subject_keys (subject) "
+        "WHERE erased_at IS NULL",
+        "CREATE INDEX audit_subject_keys_subject ON audit_subject_keys (subject)",
+    )
+
+
+#: the name of the ledger's partition for one UTC day: this prefix and the day as YYYYMMDD
+LEDGER_PARTITION_PREFIX = "ledger_p"
+LEDGER_DEFAULT_PARTITION = "ledger_default"
+#: day partitions made by migration 9 around the day it runs (the store makes the rest ahead)
+_DAYS_AROUND_NOW = "generate_series(-1, 2)"
+
+# A partitioned table's unique keys must contain the partition column: the primary key
+# (ts, request_id) already does. Indexes are declared on the parent and built on every partition.
+_POSTGRES_V9 = (
+    "ALTER TABLE ledger RENAME TO ledger_v8",
+    "CREATE TABLE ledger (LIKE ledger_v8 INCLUDING DEFAULTS) PARTITION BY RANGE (ts)",
+    f"CREATE TABLE {LEDGER_DEFAULT_PARTITION} PARTITION OF ledger DEFAULT",
+    f"""DO $$
+    DECLARE
+        d date;
+    BEGIN
+        FOR d IN
+            SELECT DISTINCT (ts AT TIME ZONE 'UTC')::date FROM ledger_v8
+            UNION SELECT (now() AT TIME ZONE 'UTC')::date + n FROM {_DAYS_AROUND_NOW} AS n
+        LOOP
+            EXECUTE format(
+                'CREATE TABLE %I PARTITION OF ledger FOR VALUES FROM (%L) TO (%L)',
+                '{LEDGER_PARTITION_PREFIX}' || to_char(d, 'YYYYMMDD'),
+                d::timestamp AT TIME ZONE 'UTC',
+                (d + 1)::timestamp AT TIME ZONE 'UTC'
+            );
+        END LOOP;
+    END $$""",
+    "INSERT INTO ledger SELECT * FROM ledger_v8",
+    "DROP TABLE ledger_v8",  # its constraint and index names are free again
+    "ALTER TABLE ledger ADD PRIMARY KEY (ts, request_id)",
+    "CREATE INDEX ledger_request_id ON ledger (request_id)",
+    *(f"CREATE INDEX ledger_{column}_ts ON ledger ({column}, ts)" for column in _LEDGER_DIMENSION_INDEXES),
+    # the request log filters by status (errors, 429s) newest first
+    "CREATE INDEX ledger_status_ts ON ledger (status, ts)",
+)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "teams, users, keys and the usage ledger", _SQLITE_V1, _POSTGRES_V1),
     # a nullable column without a default: a catalogue change only, instant on a large ledger
@@ -280,6 +417,46 @@ MIGRATIONS: tuple[Migration, ...] = (
             "DROP INDEX ledger_request_id",  # the primary key (ts, request_id) keeps pairs unique
             "CREATE INDEX ledger_request_id ON ledger (request_id)",
         ),
+    ),
+    Migration(
+        6,
+        "audit log: chained entries, signed checkpoints and heads, encrypted payloads, subject keys",
+        _audit_v6("sqlite"),
+        _audit_v6("postgres"),
+    ),
+    # the dashboard's pre-aggregated totals, filled from the existing ledger here (see store/rollups.py)
+    Migration(
+        7,
+        "ledger: fallbacks; rollup tables for the dashboard, backfilled from the ledger",
+        rollup_migration("sqlite"),
+        rollup_migration("postgres"),
+    ),
+    # the request log's decision trail; constant defaults keep the ALTERs instant on PostgreSQL 11+
+    Migration(
+        8,
+        "ledger: guard decisions, breaker skips, hedge, degraded reply, upstream time, limit state",
+        (
+            "ALTER TABLE ledger ADD COLUMN guards TEXT",
+            "ALTER TABLE ledger ADD COLUMN breaker_skips INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE ledger ADD COLUMN hedged INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE ledger ADD COLUMN degraded TEXT",
+            "ALTER TABLE ledger ADD COLUMN upstream_ms REAL",
+            "ALTER TABLE ledger ADD COLUMN limit_state TEXT",
+        ),
+        (
+            "ALTER TABLE ledger ADD COLUMN guards text",
+            "ALTER TABLE ledger ADD COLUMN breaker_skips integer NOT NULL DEFAULT 0",
+            "ALTER TABLE ledger ADD COLUMN hedged boolean NOT NULL DEFAULT false",
+            "ALTER TABLE ledger ADD COLUMN degraded text",
+            "ALTER TABLE ledger ADD COLUMN upstream_ms double precision",
+            "ALTER TABLE ledger ADD COLUMN limit_state text",
+        ),
+    ),
+    Migration(
+        9,
+        "ledger: partitioned by day on PostgreSQL; an index for the request log's status filter",
+        ("CREATE INDEX ledger_status_ts ON ledger (status, ts)",),
+        _POSTGRES_V9,
     ),
 )
 

@@ -11,22 +11,31 @@ NOTHING``: asyncpg sends every row's bind/execute in one round trip and one impl
 transaction, so a batch is atomic and a retried batch is harmless (request ids already
 stored are skipped). ``COPY`` into a temporary table and ``INSERT … SELECT`` would be faster
 for very large batches, but it costs three round trips and a temporary table (catalog churn)
-per batch, which batches of about a thousand rows every 100 ms do not need.
+per batch, which batches of about a thousand rows every 100 ms do not need. The batch's
+rollup totals (``store/rollups.py``) are added in the same transaction.
+
+The ledger is partitioned by UTC day (migration 9). ``create_ledger_partitions`` makes the
+days ahead (a background task of every replica, serialised by an advisory lock) and moves any
+rows the default partition caught into their day; ``expire_ledger_before`` drops whole days.
+Both take their table locks with a short ``lock_timeout``: a long report holding the ledger
+makes them give up and try again next time rather than queue every writer behind them.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import logging
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import fields
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from operator import attrgetter
 from typing import Any
 
 import asyncpg
 import orjson
 
+from bastion.store.audit_postgres import PostgresAuditStore
 from bastion.store.base import (
     FEEDBACK_TOTALS,
     USAGE_METRICS,
@@ -39,7 +48,13 @@ from bastion.store.base import (
     feedback_report_row,
     redact_secrets,
 )
-from bastion.store.migrations import migrate_postgres, quote_identifier
+from bastion.store.migrations import (
+    ADVISORY_LOCK_CLASS,
+    LEDGER_DEFAULT_PARTITION,
+    LEDGER_PARTITION_PREFIX,
+    migrate_postgres,
+    quote_identifier,
+)
 from bastion.store.records import (
     FeedbackRecord,
     IdentitySnapshot,
@@ -48,6 +63,7 @@ from bastion.store.records import (
     TeamRecord,
     UserRecord,
 )
+from bastion.store.rollups_postgres import PostgresRollupStore
 
 
 def _epochs(*columns: str) -> str:
@@ -69,11 +85,12 @@ _INSERT_LEDGER = "INSERT INTO ledger ({}) VALUES ({}) ON CONFLICT DO NOTHING".fo
         for position, name in enumerate(_LEDGER_FIELDS, start=1)
     ),
 )
+_SELECT_LEDGER_COLUMNS = "SELECT " + ", ".join(
+    "extract(epoch FROM ts)::float8 AS ts" if name == "ts" else name for name in _LEDGER_FIELDS
+)
 _SELECT_LEDGER = (
-    "SELECT {} FROM ledger WHERE request_id = $1 AND ($2::text IS NULL OR key_id = $2) "
+    f"{_SELECT_LEDGER_COLUMNS} FROM ledger WHERE request_id = $1 AND ($2::text IS NULL OR key_id = $2) "
     "ORDER BY ts DESC LIMIT 1"
-).format(
-    ", ".join("extract(epoch FROM ts)::float8 AS ts" if name == "ts" else name for name in _LEDGER_FIELDS)
 )
 _FEEDBACK_COLUMNS = (
     "request_id, id, key_id, score, comment, metadata, model, deployment, provider, feature, variant, "
@@ -102,6 +119,17 @@ _TOTALS = """count(*) AS requests,
 _FLOAT_TOTALS = ("cost_usd", "cost_saved_usd", "avg_latency_ms")
 _INTEGER_DIMENSIONS = frozenset({"status"})
 _CLOSE_TIMEOUT_SECONDS = 10.0
+#: second key of the advisory lock that serialises partition changes (the first is ADVISORY_LOCK_CLASS)
+_PARTITION_LOCK = "ledger partitions"
+#: how long partition DDL waits for its table locks before giving up until the next run
+_PARTITION_LOCK_TIMEOUT = "2s"
+_LEDGER_COLUMNS = ", ".join(_LEDGER_FIELDS)
+_PARTITIONS = (
+    "SELECT child.relname FROM pg_inherits JOIN pg_class child ON child.oid = pg_inherits.inhrelid "
+    "WHERE pg_inherits.inhparent = 'ledger'::regclass"
+)
+
+log = logging.getLogger("bastion.store")
 
 
 def _json(value: Any) -> str:
@@ -126,7 +154,7 @@ def _errors(action: str) -> Iterator[None]:
         raise StoreError(redact_secrets(f"{action}: {error}")) from error
 
 
-class PostgresStore(Store):
+class PostgresStore(PostgresAuditStore, PostgresRollupStore, Store):
     dialect = "postgres"
 
     def __init__(
@@ -201,6 +229,14 @@ class PostgresStore(Store):
         pool = self._require_pool()
         with _errors(action):
             return await pool.fetchrow(sql, *arguments)
+
+    @asynccontextmanager
+    async def _transaction(self, action: str) -> AsyncIterator[asyncpg.Connection]:
+        """One pooled connection in one transaction, for writes that must land together."""
+        pool = self._require_pool()
+        with _errors(action):
+            async with pool.acquire() as connection, connection.transaction():
+                yield connection
 
     async def schema_version(self) -> int:
         row = await self._fetchrow("cannot read the schema", "SELECT max(version) FROM schema_migrations")
@@ -384,10 +420,10 @@ class PostgresStore(Store):
     async def write_ledger(self, rows: Sequence[LedgerRow]) -> None:
         if not rows:
             return
-        pool = self._require_pool()
         values = [_LEDGER_VALUES(row) for row in rows]
-        with _errors(f"cannot write {len(rows)} ledger rows"):
-            await pool.executemany(_INSERT_LEDGER, values)
+        async with self._transaction(f"cannot write {len(rows)} ledger rows") as connection:
+            await self._write_rollups(connection, rows)  # same transaction: both or neither
+            await connection.executemany(_INSERT_LEDGER, values)
 
     async def usage_report(
         self,
@@ -431,7 +467,73 @@ class PostgresStore(Store):
         )
         return {row[0]: float(row[1]) for row in rows}
 
+    # ----------------------------------------------------------------- ledger partitions
+    async def create_ledger_partitions(self, days_ahead: int = 7, now: float | None = None) -> list[str]:
+        """Make the day partitions from yesterday to ``days_ahead`` days after ``now`` (default: the
+        database's clock), and one for each day the default partition holds rows of (they move in);
+        return the names made. Idempotent: replicas racing each other make each partition once.
+        """
+        pool = self._require_pool()
+        created: list[str] = []
+        with _errors("cannot create ledger partitions"):
+            async with pool.acquire() as connection:
+                today = await connection.fetchval(
+                    "SELECT (coalesce(to_timestamp($1::float8), now()) AT TIME ZONE 'UTC')::date", now
+                )
+                stray = await connection.fetch(
+                    f"SELECT DISTINCT (ts AT TIME ZONE 'UTC')::date FROM {LEDGER_DEFAULT_PARTITION}"
+                )
+                wanted = {today + timedelta(days=offset) for offset in range(-1, days_ahead + 1)}
+                wanted.update(row[0] for row in stray)
+                existing = _partition_days(await connection.fetch(_PARTITIONS))
+                for day in sorted(wanted - existing.keys()):
+                    name = await _create_partition(connection, day)
+                    if name is not None:
+                        created.append(name)
+        if created:
+            log.info("ledger: created partitions %s", ", ".join(created))
+        return created
+
+    async def expire_ledger_before(self, ts: float) -> int:
+        """Drop the day partitions that end at or before ``ts`` and delete the default partition's
+        rows older than ``ts``; return the rows removed.
+
+        Whole days go: a row is kept until its day is past the cut-off (at most a day longer).
+        """
+        pool = self._require_pool()
+        cutoff = datetime.fromtimestamp(ts, UTC).date()
+        removed = 0
+        with _errors("cannot expire ledger partitions"):
+            async with pool.acquire() as connection:
+                existing = _partition_days(await connection.fetch(_PARTITIONS))
+                for day, name in sorted(existing.items()):
+                    if day >= cutoff:
+                        break
+                    removed += await _drop_partition(connection, name)
+                async with connection.transaction():
+                    status = await connection.execute(
+                        f"DELETE FROM {LEDGER_DEFAULT_PARTITION} WHERE ts < to_timestamp($1)", ts
+                    )
+                removed += int(status.rsplit(" ", 1)[-1])
+        return removed
+
     # ----------------------------------------------------------------- feedback
+    async def list_requests(
+        self,
+        start: float | None = None,
+        end: float | None = None,
+        filters: dict[str, Any] | None = None,
+        request_id: str | None = None,
+        limit: int = 100,
+    ) -> list[LedgerRow]:
+        check_usage_query((), None, filters)
+        where, arguments = _where(
+            start, end, {**(filters or {}), **({"request_id": request_id} if request_id else {})}
+        )
+        sql = f"{_SELECT_LEDGER_COLUMNS} FROM ledger{where} ORDER BY ts DESC LIMIT ${len(arguments) + 1}"
+        rows = await self._fetch("cannot read the request log", sql, *arguments, limit)
+        return [LedgerRow(*row) for row in rows]
+
     async def get_ledger_row(self, request_id: str, key_id: str | None = None) -> LedgerRow | None:
         row = await self._fetchrow(f"cannot read request {request_id!r}", _SELECT_LEDGER, request_id, key_id)
         return LedgerRow(*row) if row is not None else None
@@ -478,6 +580,65 @@ class PostgresStore(Store):
         sql += f" ORDER BY {', '.join(order)} LIMIT ${len(arguments)}"
         rows = await self._fetch("cannot read the feedback report", sql, *arguments)
         return [feedback_report_row(row, dimensions, bucket is not None) for row in rows if row["count"]]
+
+
+def _partition_days(rows: Sequence[asyncpg.Record]) -> dict[date, str]:
+    """The day partitions among the ledger's partitions (by name), by day."""
+    days: dict[date, str] = {}
+    for (name,) in rows:
+        suffix = name[len(LEDGER_PARTITION_PREFIX) :]
+        if name.startswith(LEDGER_PARTITION_PREFIX) and len(suffix) == 8 and suffix.isdigit():
+            days[datetime.strptime(suffix, "%Y%m%d").date()] = name
+    return days
+
+
+async def _lock_partitions(connection: asyncpg.Connection) -> None:
+    """Inside a transaction: one partition change at a time per schema, and short table-lock waits."""
+    await connection.execute(
+        "SELECT pg_advisory_xact_lock($1, hashtext(current_schema() || $2))",
+        ADVISORY_LOCK_CLASS,
+        _PARTITION_LOCK,
+    )
+    await connection.execute(f"SET LOCAL lock_timeout = '{_PARTITION_LOCK_TIMEOUT}'")
+
+
+async def _create_partition(connection: asyncpg.Connection, day: date) -> str | None:
+    """Make ``day``'s partition, moving in the default partition's rows of that day; None if it exists.
+
+    Built beside the table and then attached: ATTACH locks the ledger only against other schema
+    changes (SHARE UPDATE EXCLUSIVE), so writers carry on; it locks the default partition while
+    checking that no row of the day is left there.
+    """
+    name = f"{LEDGER_PARTITION_PREFIX}{day:%Y%m%d}"
+    start = datetime.combine(day, time(), UTC)
+    end = start + timedelta(days=1)
+    async with connection.transaction():
+        await _lock_partitions(connection)
+        if await connection.fetchval("SELECT to_regclass($1)", name) is not None:
+            return None  # another replica made it meanwhile
+        await connection.execute(f"CREATE TABLE {name} (LIKE ledger INCLUDING DEFAULTS)")
+        await connection.execute(
+            f"WITH moved AS (DELETE FROM {LEDGER_DEFAULT_PARTITION} WHERE ts >= $1 AND ts < $2 "
+            f"RETURNING {_LEDGER_COLUMNS}) INSERT INTO {name} ({_LEDGER_COLUMNS}) SELECT * FROM moved",
+            start,
+            end,
+        )
+        await connection.execute(
+            f"ALTER TABLE ledger ATTACH PARTITION {name} "
+            f"FOR VALUES FROM ('{start.isoformat()}') TO ('{end.isoformat()}')"
+        )
+    return name
+
+
+async def _drop_partition(connection: asyncpg.Connection, name: str) -> int:
+    """Drop a day partition; the rows it held."""
+    async with connection.transaction():
+        await _lock_partitions(connection)
+        if await connection.fetchval("SELECT to_regclass($1)", name) is None:
+            return 0  # another replica dropped it meanwhile
+        rows = await connection.fetchval(f"SELECT count(*) FROM {name}")
+        await connection.execute(f"DROP TABLE {name}")
+    return int(rows)
 
 
 def _grouped(

@@ -6,6 +6,7 @@ when loaded) so the store never needs a migration for a new kind of limit.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,6 +96,24 @@ class LedgerRow:
     cache_similarity: float | None = None  # cosine similarity of a semantic hit
     route_rule: str | None = None  # the routing rules, then the alias, that chose the model group
     variant: str | None = None  # the A/B variant of the alias (last name in route_rule)
+    fallbacks: str | None = None  # model groups fallen back to, comma-separated, in order
+    guards: str | None = None  # guard decisions, e.g. "input:pii=mask(EMAIL=1);output:pii_leak=redact"
+    breaker_skips: int = 0  # deployments passed over because their breaker was open
+    hedged: bool = False
+    degraded: str | None = None  # "static" when the last-resort reply answered
+    upstream_ms: float | None = None  # time spent waiting on providers (latency minus this: Bastion's own)
+    limit_state: str | None = None  # what the rate limits had left after admission, e.g. "requests 59/60"
+
+
+def ledger_row_from_sqlite(values: Sequence[Any]) -> LedgerRow:
+    """A ledger row read from SQLite, which keeps booleans as 0/1."""
+    row = LedgerRow(*values)
+    row.stream, row.usage_estimated, row.hedged = (
+        bool(row.stream),
+        bool(row.usage_estimated),
+        bool(row.hedged),
+    )
+    return row
 
 
 @dataclass(slots=True)

@@ -23,6 +23,7 @@ from typing import Any
 import aiosqlite
 import orjson
 
+from bastion.store.audit_sqlite import SQLiteAuditStore
 from bastion.store.base import (
     FEEDBACK_TOTALS,
     USAGE_METRICS,
@@ -42,7 +43,9 @@ from bastion.store.records import (
     LedgerRow,
     TeamRecord,
     UserRecord,
+    ledger_row_from_sqlite,
 )
+from bastion.store.rollups_sqlite import SQLiteRollupStore
 
 _TEAM_COLUMNS = "id, name, limits, metadata, created_at, updated_at, deleted_at"
 _USER_COLUMNS = "id, name, team_id, limits, metadata, created_at, updated_at, deleted_at"
@@ -107,7 +110,7 @@ def _errors(action: str) -> Iterator[None]:
         raise StoreError(f"{action}: {error}") from error
 
 
-class SQLiteStore(Store):
+class SQLiteStore(SQLiteAuditStore, SQLiteRollupStore, Store):
     dialect = "sqlite"
 
     def __init__(
@@ -392,6 +395,7 @@ class SQLiteStore(Store):
             return
         values = [_LEDGER_VALUES(row) for row in rows]
         async with self._transaction(f"cannot write {len(rows)} ledger rows") as connection:
+            await self._write_rollups(connection, rows)  # same transaction: both or neither
             await connection.executemany(_INSERT_LEDGER, values)
 
     async def usage_report(
@@ -434,13 +438,27 @@ class SQLiteStore(Store):
         return {row[0]: float(row[1]) for row in rows}
 
     # ----------------------------------------------------------------- feedback
+    async def list_requests(
+        self,
+        start: float | None = None,
+        end: float | None = None,
+        filters: dict[str, Any] | None = None,
+        request_id: str | None = None,
+        limit: int = 100,
+    ) -> list[LedgerRow]:
+        check_usage_query((), None, filters)
+        where, parameters = _where(
+            start, end, {**(filters or {}), **({"request_id": request_id} if request_id else {})}
+        )
+        sql = f"SELECT {', '.join(_LEDGER_FIELDS)} FROM ledger{where} ORDER BY ts DESC LIMIT ?"
+        rows = await self._read(sql, (*parameters, limit))
+        return [ledger_row_from_sqlite(row) for row in rows]
+
     async def get_ledger_row(self, request_id: str, key_id: str | None = None) -> LedgerRow | None:
         rows = await self._read(_SELECT_LEDGER, (request_id, key_id, key_id))
         if not rows:
             return None
-        row = LedgerRow(*rows[0])
-        row.stream, row.usage_estimated = bool(row.stream), bool(row.usage_estimated)
-        return row
+        return ledger_row_from_sqlite(rows[0])
 
     async def upsert_feedback(self, record: FeedbackRecord) -> tuple[FeedbackRecord, bool]:
         action = f"cannot save feedback for request {record.request_id!r}"

@@ -47,11 +47,19 @@ class CacheMetrics:
             "Cache backend (Redis) operations that failed and were treated as a miss",
             registry=registry,
         )
+        # callback gauges are read in this process only: prometheus-client's multiprocess mode cannot
+        # see them (several workers share the Redis cache, which has no such size to report)
         self.entries = Gauge(
-            "bastion_cache_entries", "Entries in the in-memory exact cache", registry=registry
+            "bastion_cache_entries",
+            "Entries in the in-memory exact cache",
+            registry=registry,
+            multiprocess_mode="livesum",
         )
         self.bytes = Gauge(
-            "bastion_cache_bytes", "Bytes held by the in-memory exact cache", registry=registry
+            "bastion_cache_bytes",
+            "Bytes held by the in-memory exact cache",
+            registry=registry,
+            multiprocess_mode="livesum",
         )
         self._lookup_children: dict[tuple[str, str], Counter] = {}
 

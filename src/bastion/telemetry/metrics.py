@@ -26,6 +26,7 @@ class RoutingMetrics:
             "Circuit breaker state per deployment: 0 closed, 1 half-open, 2 open",
             ["deployment"],
             registry=self.registry,
+            multiprocess_mode="livemax",  # several workers: the worst state any live worker's breaker is in
         )
         self.breaker_transitions = Counter(
             "bastion_breaker_transitions",
@@ -73,6 +74,7 @@ class RoutingMetrics:
         self.breaker_transitions.labels(deployment, new).inc()
 
     def render(self) -> tuple[bytes, str]:
+        """This process's metrics; ``exposition.render`` adds the other workers' in multiprocess mode."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 

@@ -298,3 +298,90 @@ async def test_a_batch_is_kept_whole_while_the_database_refuses_every_row() -> N
     await asyncio.sleep(0.1)
     assert writer.written == 0 and writer.dropped == 0  # nothing dropped for the database being away
     await writer.close()
+
+
+class Database:
+    """A ``write`` and a ``probe`` over one switchable database that never stores a negative row."""
+
+    def __init__(self) -> None:
+        self.up = True
+        self.stored: list[int] = []
+        self.writes = 0
+        self.probes = 0
+        self.down_after_writes: int | None = None  # goes away after this many more successful writes
+
+    async def write(self, rows: Sequence[int]) -> None:
+        await asyncio.sleep(0)
+        self.writes += 1
+        if not self.up:
+            raise ConnectionError("database away")
+        if any(row < 0 for row in rows):
+            raise ValueError("invalid byte sequence")
+        self.stored.extend(rows)
+        if self.down_after_writes is not None:
+            self.down_after_writes -= 1
+            if self.down_after_writes <= 0:
+                self.up = False
+
+    async def probe(self) -> int:
+        self.probes += 1
+        if not self.up:
+            raise ConnectionError("database away")
+        return 9
+
+
+def probed_writer(database: Database, **options: Any) -> BatchWriter[int]:
+    settings: dict[str, Any] = {"batch_size": 100, "flush_interval": 0.01, "sleep": FastSleep()}
+    settings.update(options)
+    return BatchWriter(database.write, "test", probe=database.probe, **settings)
+
+
+async def test_while_the_database_is_away_rows_are_not_tried_one_by_one() -> None:
+    database = Database()
+    database.up = False
+    batches = probed_writer(database)
+    for row in range(100):
+        batches.submit(row)
+    for _ in range(8):  # past ISOLATE_AFTER_FAILURES
+        with pytest.raises(ConnectionError):
+            await batches.flush()
+    assert database.writes == 8  # one batch write per attempt, never a hundred single rows
+    assert database.probes >= 3 and batches.failing and batches.queued == 100
+    database.up = True
+    await batches.flush()
+    assert database.stored == list(range(100)) and not batches.failing and batches.dropped == 0
+
+
+async def test_rows_refused_while_the_database_went_away_are_kept_not_dropped() -> None:
+    database = Database()
+    batches = probed_writer(database)
+    rows = [0, 1, -2, 3, 4, 5]
+    for row in rows:
+        batches.submit(row)
+    for _ in range(5):  # the negative row fails the batch until it is written row by row
+        with pytest.raises(ValueError):
+            await batches.flush()
+    database.down_after_writes = 2  # rows 0 and 1 go in one by one, then the database goes away
+    with pytest.raises(ValueError):
+        await batches.flush()
+    assert batches.dropped == 0 and batches.queued == 4  # nothing dropped: the refusals say nothing
+    database.up = True
+    database.down_after_writes = None
+    await batches.flush()  # up again: the bad row alone is dropped
+    assert database.stored == [0, 1, 3, 4, 5]
+    assert batches.dropped == 1 and batches.queued == 0 and batches.written == 5
+
+
+async def test_a_batch_of_only_refused_rows_is_dropped_when_the_database_answers() -> None:
+    database = Database()
+    batches = probed_writer(database)
+    for row in (-1, -2):
+        batches.submit(row)
+    for _ in range(5):
+        with pytest.raises(ValueError):
+            await batches.flush()
+    await batches.flush()  # the probe answers: these rows can never be stored, so they go
+    assert batches.dropped == 2 and batches.queued == 0
+    batches.submit(7)
+    await batches.flush()
+    assert database.stored == [7]

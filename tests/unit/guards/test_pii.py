@@ -249,6 +249,13 @@ def test_kinds_select_detectors() -> None:
     assert PiiDetector().kinds == ALL_KINDS
     with pytest.raises(ValueError):
         PiiDetector({"SHOE_SIZE"})
+    with pytest.raises(ValueError, match="name_detector"):
+        PiiDetector({"EMAIL", "PERSON"})
+
+
+def test_label_words_are_skipped_when_their_kinds_are_off() -> None:
+    assert PiiDetector({"EMAIL", "CARD"})._labels is None
+    assert PiiDetector({"SSN"}).find("SSN: 123456789 BSN: 111222333") == [Finding("SSN", 5, 14, "123456789")]
 
 
 # --- masking ----------------------------------------------------------------------------------
@@ -312,6 +319,15 @@ def test_stream_unmask_one_character_at_a_time_holds_little() -> None:
         out.append(stream.feed(char))
         assert len(stream._held) <= masker.longest_placeholder
     assert "".join(out) + stream.finish() == TICKET
+
+
+def test_placeholders_with_underscored_kinds_round_trip_in_streams() -> None:
+    masker = Masker(DETECTOR)
+    masked = masker.mask("BSN: 111222333, NI AB123456C, from a@example.com")
+    assert masked == "BSN: <NATIONAL_ID_1>, NI <NATIONAL_ID_2>, from <EMAIL_1>"
+    stream = masker.stream_unmasker()
+    pieces = [stream.feed(chunk) for chunk in ("ids <NATIONAL", "_ID_2> and <NATIONAL_I", "D_1>.")]
+    assert "".join(pieces) + stream.finish() == "ids AB123456C and 111222333."
 
 
 def test_stream_releases_text_that_cannot_be_a_placeholder() -> None:

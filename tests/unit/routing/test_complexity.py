@@ -17,7 +17,9 @@ from bastion.routing.complexity import (
     extract_features,
 )
 
-PROMPTS = Path(__file__).resolve().parents[3] / "bench" / "routing" / "prompts.jsonl"
+BENCH = Path(__file__).resolve().parents[3] / "bench" / "routing"
+PROMPTS = BENCH / "prompts.jsonl"
+EXTERNAL = BENCH / "external_heldout.jsonl"
 TIER_OF_LABEL = {"simple": "small", "medium": "medium", "hard": "premium"}
 
 
@@ -30,9 +32,24 @@ def classifier() -> ComplexityClassifier:
     return ComplexityClassifier()
 
 
+def load(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
 @pytest.fixture(scope="module")
 def records() -> list[dict[str, Any]]:
-    return [json.loads(line) for line in PROMPTS.read_text().splitlines() if line.strip()]
+    return load(PROMPTS)
+
+
+@pytest.fixture(scope="module")
+def external() -> list[dict[str, Any]]:
+    # the WizardLM test set is CC BY-NC 4.0: not redistributed in this repository; build it with
+    # bench/routing/external_heldout.py from a copy of WizardLM_testset.jsonl to run these tests
+    if not EXTERNAL.exists():
+        pytest.skip(
+            "bench/routing/external_heldout.jsonl is not in the repo (CC BY-NC data); see its builder"
+        )
+    return load(EXTERNAL)
 
 
 # ------------------------------------------------------------------------------- clear cases
@@ -180,6 +197,36 @@ def test_a_pasted_passage_is_payload_and_its_sentences_do_not_count() -> None:
     assert extract_features(user(passage)).sentences > 0
 
 
+def test_cues_are_read_from_the_ask_not_from_pasted_material() -> None:
+    passage = (
+        "Q3 roadmap: we will analyze the algorithm, prove the design scales, and compare the "
+        "architecture of the distributed cluster. Budget $40,000 by 2025-09-30. " * 4
+    )
+    pasted = extract_features(user("Give this text a short title:\n\n" + passage))
+    whole = extract_features(user(passage))
+    for name in ("reasoning", "proof", "design", "algorithms", "compare", "numbers", "word_problem"):
+        assert getattr(pasted, name) == 0, name
+        assert getattr(whole, name) > 0, name
+    assert pasted.payload > 0.9
+    assert pasted.length >= whole.length  # the passage still counts in the length
+
+
+def test_a_short_first_line_and_last_paragraph_are_both_the_ask() -> None:
+    review = "The plot was fine and the acting was decent, nothing more to say."
+    reviews = "\n".join(f"{i}. {review}" for i in range(8))
+    features = extract_features(user("Rate each review from 1 to 5:\n" + reviews + "\n\nExplain why."))
+    assert features.explain > 0  # from the last paragraph
+    assert features.payload > 0.8
+
+
+def test_a_long_ask_over_short_lines_of_data_is_read_whole() -> None:
+    ask = "Prove that the protocol below cannot make progress, and derive the expected retries. " * 4
+    data = "\n".join(f"Step {n}: service-{n} sends PREPARE and waits for a VOTE." for n in range(20))
+    features = extract_features(user(ask + "\n\n" + data))
+    assert features.proof == 1.0  # the last line of the data is not taken for the ask
+    assert features.payload == 0
+
+
 def test_only_the_head_and_tail_of_a_huge_turn_are_read() -> None:
     huge = "Prove it. " + "filler words here " * 50_000 + " Derive it."
     features = extract_features(user(huge))
@@ -308,24 +355,57 @@ def test_custom_weights() -> None:
     assert classifier.classify(user("word " * 3000)).tier == "l"
 
 
-# ------------------------------------------------------------------ held-out accuracy (CI gate)
+# ------------------------------------------------------------------ held-out accuracy (CI gates)
+
+
+def tier_pairs(classifier: ComplexityClassifier, held_out: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(TIER_OF_LABEL[r["label"]], classifier.classify(r["body"]).tier) for r in held_out]
 
 
 def test_heldout_accuracy_of_the_shipped_weights(
     classifier: ComplexityClassifier, records: list[dict[str, Any]]
 ) -> None:
-    """The figures docs/routing.md states; a refit that loses accuracy fails here."""
+    """The figures docs/routing.md states for the test split; a refit that loses accuracy fails
+    here. Measured 168/188 (0.894), premium-or-not 0.931 (a split partly read while tuning)."""
     test = [r for r in records if r["split"] == "test"]
     assert len(test) >= 150
-    tiers = [(TIER_OF_LABEL[r["label"]], classifier.classify(r["body"]).tier) for r in test]
+    tiers = tier_pairs(classifier, test)
     exact = sum(truth == guess for truth, guess in tiers) / len(tiers)
     premium_or_not = sum((truth == "premium") == (guess == "premium") for truth, guess in tiers) / len(tiers)
     hard_to_small = sum(truth == "premium" and guess == "small" for truth, guess in tiers)
     simple_to_premium = sum(truth == "small" and guess == "premium" for truth, guess in tiers)
     assert premium_or_not >= 0.92
-    assert exact >= 0.84
+    assert exact >= 0.88
     assert hard_to_small == 0
     assert simple_to_premium == 0
+
+
+def test_external_heldout_accuracy_of_the_shipped_weights(
+    classifier: ComplexityClassifier, external: list[dict[str, Any]]
+) -> None:
+    """The external set (WizardLM test set), never tuned on. Measured 94/218 (0.431),
+    premium-or-not 0.633, 1 hard prompt to small, 6 simple to premium: far below the issue's
+    85%, and the gate only keeps it from getting worse."""
+    tiers = tier_pairs(classifier, external)
+    exact = sum(truth == guess for truth, guess in tiers) / len(tiers)
+    premium_or_not = sum((truth == "premium") == (guess == "premium") for truth, guess in tiers) / len(tiers)
+    assert exact >= 0.42
+    assert premium_or_not >= 0.62
+    assert sum(truth == "premium" and guess == "small" for truth, guess in tiers) <= 2
+    assert sum(truth == "small" and guess == "premium" for truth, guess in tiers) <= 8
+
+
+def test_the_external_set_follows_its_declared_label_rule(external: list[dict[str, Any]]) -> None:
+    """WizardLM difficulty 1-3 simple, 4-7 medium, 8-10 hard; all 218 rows, none dropped."""
+    assert len(external) == 218
+    assert len({r["id"] for r in external}) == 218
+    for record in external:
+        difficulty = record["difficulty"]
+        expected = "hard" if difficulty >= 8 else "medium" if difficulty >= 4 else "simple"
+        assert record["label"] == expected, record["id"]
+        assert record["source"] == "wizardlm_testset"
+        assert record["split"] == "external"
+        assert "WizardLM_testset.jsonl" in record["source_ref"]
 
 
 def test_the_split_is_by_group(records: list[dict[str, Any]]) -> None:

@@ -1,0 +1,1 @@
+"""The tamper-evident audit log: hash chains, signed checkpoints, encrypted payloads and erasure."""
