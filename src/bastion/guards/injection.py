@@ -190,8 +190,9 @@ class InjectionDetector:
         if self._model is not None:
             learned = self._model.score(normalized, indirect)
             if learned > score:
-                # the rule families that had some evidence still say what the text resembles
-                score, families = learned, ("learned", *families)
+                # rule families with evidence say best what the text resembles; "learned" leads
+                # only when the model found what no rule did
+                score, families = learned, (*families, "learned") if families else ("learned",)
         if self._classifier is not None:
             score, families = self._blend(text, score, families)
         return InjectionVerdict(score=round(score, 4), families=families)
@@ -298,15 +299,11 @@ def _run(
     for rule in plan:
         if not rule.gate.passes(words, window):
             continue
-        for start, end, segment, segment_words in spans:
-            if whole is None:
-                text, match = segment, rule.pattern.search(segment)
-            elif rule.gate.passes(segment_words, segment):
-                text, match = whole, rule.pattern.search(whole, start, end)
-            else:
-                continue
-            if match is None:
-                continue
+        if whole is None:
+            text, match = window, rule.pattern.search(window)
+        else:
+            text, match = whole, _search_gated(rule, whole, spans)
+        if match is not None:
             weight = rule.indirect_weight if indirect else rule.weight
             if (
                 weight > 0
@@ -317,7 +314,23 @@ def _run(
                 # a quoted cue is more often an example being discussed than an order
                 weight *= _QUOTED
             hits[rule.name] = weight
-            break
+
+
+def _search_gated(rule: rules.Rule, whole: str, spans: tuple[_Span, ...]) -> re.Match[str] | None:
+    """The first match of ``rule`` in the segments of a long text where its whole gate passes.
+
+    Consecutive passing segments overlap by half, so they are searched as one range: every match
+    up to half a segment long lies inside one of them, and each character is scanned once.
+    """
+    first = last = -1
+    for start, end, segment, segment_words in spans:
+        if rule.gate.passes(segment_words, segment):
+            if first < 0 or start > last:
+                if first >= 0 and (match := rule.pattern.search(whole, first, last)):
+                    return match
+                first = start
+            last = end
+    return rule.pattern.search(whole, first, last) if first >= 0 else None
 
 
 def _inside_quotes(text: str, at: int) -> bool:

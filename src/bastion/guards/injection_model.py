@@ -35,7 +35,6 @@ from itertools import accumulate, pairwise, repeat
 
 __all__ = ["NgramModel", "collapse", "features", "load_model", "windows"]
 
-_SPACE = re.compile(r"\s+")
 _WORD = re.compile(r"\w+")
 _GRAM = re.compile(".{4}", re.DOTALL)
 #: texts up to this long (a 1 KB prompt) are one window; longer ones are cut into windows
@@ -51,8 +50,13 @@ _BIGRAM_MARK = "\x02"
 
 
 def collapse(normalized: str) -> str:
-    """The text the model reads: normalised text with whitespace runs made one space, padded."""
-    return " " + _SPACE.sub(" ", normalized).strip() + " "
+    """The text the model reads: normalised text with whitespace runs made one space, padded.
+
+    ``normalize`` already collapses whitespace, so this is usually just the padding.
+    """
+    if "  " in normalized or not normalized.isprintable():
+        normalized = " ".join(normalized.split())
+    return f" {normalized.strip()} "
 
 
 def features(window: str) -> set[str]:
