@@ -74,11 +74,21 @@ models:
     deployments:
       - {{provider: anthropic, model: claude-sonnet-4-5}}
       - {{provider: onprem, model: llama-onprem}}
+  ruled:
+    strategy: priority
+    deployments:
+      - {{provider: anthropic, model: claude-sonnet-4-5}}
+      - {{provider: onprem, model: llama-onprem}}
   strict: {{provider: openai, model: gpt-4o-mini}}
   lenient: {{provider: openai, model: gpt-4o-mini}}
   leaky: {{provider: leaky, model: sim-1}}
   rude: {{provider: rude, model: sim-1}}
   reciter: {{provider: reciter, model: sim-1}}
+routing:
+  rules:
+    - name: pii-stays-home
+      match: {{sensitive: pii, model: ruled}}
+      require: {{on_premise: true}}
 guards:
   injection: {{mode: block}}
   pii:
@@ -420,3 +430,22 @@ def test_the_request_log_keeps_the_guard_decisions_without_the_data(
         httpx.get(f"{guarded.url}/admin/requests", headers={"authorization": "Bearer nope"}).status_code
         == 401
     )
+
+
+def test_a_routing_rule_on_the_pii_flag_keeps_masked_requests_on_premise(
+    oai: openai.OpenAI, fakes: Fakes
+) -> None:
+    oai.chat.completions.create(
+        model="ruled", messages=[{"role": "user", "content": "No personal data here"}]
+    )
+    assert len(fakes.anthropic.requests) == 1 and fakes.openai.requests == []
+    fakes.clear()
+    raw = oai.chat.completions.with_raw_response.create(
+        model="ruled", messages=[{"role": "user", "content": f"Write to {EMAIL}"}]
+    )
+    assert raw.headers["x-bastion-route"] == "pii-stays-home"
+    assert raw.headers["x-bastion-provider"] == "onprem"
+    assert raw.parse().choices[0].message.content == f"Echo: Write to {EMAIL}"
+    assert fakes.anthropic.requests == []
+    upstream = _upstream_texts(fakes.openai)
+    assert "<EMAIL_1>" in upstream and EMAIL not in upstream  # masked, and on premise as the rule says
