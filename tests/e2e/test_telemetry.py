@@ -163,9 +163,11 @@ def test_a_traced_request_exports_its_spans_under_the_callers_parent(
     )
     assert raw.headers["x-trace-id"] == trace_id
     assert raw.parse().choices[0].message.content
-    spans = receiver.trace(trace_id, 3)
+    spans = receiver.trace(trace_id, 4)
     root = next(s for s in spans if s["kind"] == SERVER)
     attempt = next(s for s in spans if s["kind"] == CLIENT)
+    admission = next(s for s in spans if s["name"] == "admission")  # a span per stage
+    assert admission["parent_span_id"] == root["span_id"]
     assert root["parent_span_id"] == PARENT_SPAN
     assert root["service"] == "bastion-e2e"
     assert root["name"] == "chat gpt-fake"

@@ -8,6 +8,7 @@ traceback (server side only) and answered with a generic error that names the re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -18,6 +19,7 @@ from bastion.api.asgi import JSON_CONTENT_TYPE, Receive, Scope, Send, header, ne
 from bastion.api.errors import anthropic_error_body, openai_error_body
 from bastion.context import RequestContext
 from bastion.errors import GatewayError, InvalidRequest, PermissionDenied
+from bastion.telemetry.state import TELEMETRY
 
 if TYPE_CHECKING:
     from bastion.gateway import Gateway
@@ -91,7 +93,8 @@ class Endpoint:
         guards = self.gateway.guards
         if guards is None:
             return None
-        return guards.check_input(ctx, scope, request, route)
+        with _stage("guards.input"):
+            return guards.check_input(ctx, scope, request, route)
 
     def guard_output(self, ctx: RequestContext, inputs: InputOutcome | None) -> OutputGuard | None:
         """This request's output guards (after admission, which decides whether the answer is captured)."""
@@ -117,7 +120,8 @@ class Endpoint:
         end_user = request.body.get("user")
         ctx.end_user = end_user if isinstance(end_user, str) and end_user else None
         region = header(scope, b"x-bastion-region")
-        return routing.route(ctx, request, region.decode("latin-1").strip() if region else None)
+        with _stage("route"):
+            return routing.route(ctx, request, region.decode("latin-1").strip() if region else None)
 
     async def admit(
         self,
@@ -147,9 +151,10 @@ class Endpoint:
             raise PermissionDenied(
                 f"This API key may not use model {group!r}", code="model_not_allowed", param="model"
             )
-        await self.gateway.accounting.admit(
-            ctx, group, body, "embeddings" if route == "embeddings" else "chat"
-        )
+        with _stage("admission"):
+            await self.gateway.accounting.admit(
+                ctx, group, body, "embeddings" if route == "embeddings" else "chat"
+            )
 
     async def send_error(self, ctx: RequestContext, send: Send, error: GatewayError) -> int:
         ctx.error_code = error.code or error.kind
@@ -177,3 +182,12 @@ def _feature(scope: Scope) -> str | None:
             "x-bastion-feature must be at most 64 printable ASCII characters", code="invalid_feature"
         )
     return text
+
+
+def _stage(name: str) -> contextlib.AbstractContextManager[object]:
+    """A child span of the request's for one stage; nothing at all while tracing is off."""
+    tracing = TELEMETRY.tracing
+    return _NO_SPAN if tracing is None else tracing.stage(name)
+
+
+_NO_SPAN = contextlib.nullcontext()
