@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import signal
 import sys
@@ -39,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
         "demo", help="run the gateway on simulated providers and drive traffic through it"
     )
     demo.add_argument("--port", type=int, default=8080)
-    demo.add_argument("--requests", type=int, default=200, help="how many requests to send")
+    demo.add_argument("--seconds", type=float, help="how long to drive traffic (default 60)")
+    demo.add_argument("--requests", type=int, help="stop after this many requests")
     demo.add_argument("--exit", action="store_true", help="stop after the report instead of serving on")
 
     config = commands.add_parser("config", help="config tools")
@@ -57,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         from bastion.demo import run_demo
 
-        return run_demo(port=args.port, requests=args.requests, keep_serving=not args.exit)
+        return run_demo(
+            port=args.port, seconds=args.seconds, requests=args.requests, keep_serving=not args.exit
+        )
     if args.command == "config":
         return _config_check(args.file)
     try:
@@ -212,6 +216,7 @@ def serve(
         stream=sys.stderr,
         force=True,  # a worker inherits the supervisor's logging
     )
+    _allow_open_files()
     if server.access_log:
         logging.getLogger("bastion.access").setLevel(logging.INFO)
     else:
@@ -286,6 +291,21 @@ async def _load_identities(gateway: object) -> None:
         gateway.services.identities.apply(await store.identity_changes(0.0))  # type: ignore[attr-defined]
     finally:
         await store.close()
+
+
+def _allow_open_files() -> None:
+    """Raise the soft limit on open files to the hard one, as Go's runtime does.
+
+    Every stream holds two sockets (client and provider); the usual soft limit of 1,024 would cap
+    a process near 500 concurrent streams while the hard limit allows far more.
+    """
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 def _positive(text: str) -> int:

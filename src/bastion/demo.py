@@ -1,100 +1,149 @@
-"""``bastion demo``: the gateway on simulated providers, one of them flaky, under realistic traffic.
+"""``bastion demo``: the gateway on simulated providers under a minute of realistic traffic.
 
-It shows what Bastion does without any provider key: requests that fail on the flaky
-deployment are served by the next one, streams arrive token by token, repeated questions
-are answered from the cache, and the report says how many requests needed a second attempt,
-what latency clients saw, what each feature spent and what the cache saved. The simulated
-deployments carry illustrative prices (a small and a mid-size model's list rates) so the
-spend is realistic in shape; the ledger goes to a temporary SQLite file.
+It shows what Bastion does without any provider key. Three simulated providers: *steady*,
+*flaky* (one answer in five fails, and it has an outage halfway through the run) and *slow*
+(a cheap provider having a bad day: two seconds to the first token). Three teams' applications
+call the gateway with their own virtual keys, created through the admin API: a support bot that
+streams, a search box, a summariser, an autocomplete. While they do, the flaky provider's
+errors are absorbed by failover, the slow provider's breaker opens on its time to first token and
+its traffic moves to the fallback model group, repeated questions are answered from the cache,
+and customers' email addresses are masked before they leave the gateway. The report says all of
+that with the ledger's spend per feature, team and user; then the gateway keeps serving, with
+the dashboard's URL and admin key printed. Prices are illustrative list rates of small and
+mid-size models; the ledger is a temporary SQLite file.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
-import statistics
+import secrets
 import sys
-import time
-from collections import Counter
-from dataclasses import dataclass
+import tempfile
+from collections.abc import Callable
+from typing import Any
 
 import aiohttp
-import orjson
 
 from bastion.config import BastionConfig
+from bastion.demo_progress import BreakerWatch, ProgressBar
+from bastion.demo_report import Report
+from bastion.demo_traffic import TEAMS, Traffic
 
-DEMO_CONFIG = {
-    "server": {"log_level": "warning"},
-    "providers": {
-        "steady": {"type": "simulator", "ttft_ms": 120, "tokens_per_second": 150, "seed": 1},
-        "flaky": {
-            "type": "simulator",
-            "ttft_ms": 60,
-            "tokens_per_second": 200,
-            "error_rate": 0.3,
-            "error_status": 503,
-            "seed": 2,
+#: the breaker's rest before it probes again; shorter than the default 15 s so that a minute
+#: shows a trip, a failed probe and a recovery
+OPEN_SECONDS = 8.0
+SLOW_TTFT_MS = 2000
+SLOW_BREAKER_TTFT_MS = 800
+# illustrative prices, USD per 1M tokens
+SMALL_MODEL = {"input": 0.15, "output": 0.60}
+MID_MODEL = {"input": 0.40, "output": 1.60}
+CHEAP_MODEL = {"input": 0.10, "output": 0.40}
+EMBEDDING_MODEL = {"input": 0.02, "output": 0.0}
+
+
+def demo_config(*, port: int, ledger_path: str, admin_key: str, seconds: float) -> dict[str, Any]:
+    """The demo gateway's config; the flaky provider's outage is placed in the middle of the run."""
+    breaker = {"open_seconds": OPEN_SECONDS}
+    return {
+        "server": {"port": port, "admin_key": admin_key, "log_level": "warning"},
+        "storage": {"url": f"sqlite:///{ledger_path}", "ledger_flush_ms": 50},
+        "providers": {
+            "steady": {"type": "simulator", "ttft_ms": 120, "tokens_per_second": 150, "seed": 1},
+            "flaky": {
+                "type": "simulator",
+                "ttft_ms": 60,
+                "tokens_per_second": 200,
+                "error_rate": 0.2,
+                "error_status": 503,
+                "outages": [
+                    {"start_seconds": round(seconds * 0.4, 1), "duration_seconds": max(1.0, seconds * 0.2)}
+                ],
+                "seed": 2,
+            },
+            "slow": {"type": "simulator", "ttft_ms": SLOW_TTFT_MS, "tokens_per_second": 80, "seed": 3},
         },
-    },
-    "models": {
-        "demo-chat": {
-            "strategy": "priority",
-            "deployments": [
-                # illustrative prices, USD per 1M tokens: a small model's and a mid-size model's rates
-                {"provider": "flaky", "model": "flaky-sim-1", "pricing": {"input": 0.15, "output": 0.60}},
-                {"provider": "steady", "model": "steady-sim-1", "pricing": {"input": 0.40, "output": 1.60}},
-            ],
-            "static_reply": "The assistant is busy right now; please try again in a minute.",
+        "models": {
+            # the support bot and autocomplete: the cheaper flaky provider first, steady behind it
+            "demo-chat": {
+                "strategy": "priority",
+                "deployments": [
+                    {"provider": "flaky", "model": "flaky-sim-1", "pricing": SMALL_MODEL},
+                    {"provider": "steady", "model": "steady-sim-1", "pricing": MID_MODEL},
+                ],
+                "breaker": breaker,
+                "static_reply": "The assistant is busy right now; please try again in a minute.",
+            },
+            # search answers and summaries: the cheapest model, until it is too slow to wait for
+            "demo-mini": {
+                "provider": "slow",
+                "model": "slow-sim-1",
+                "pricing": CHEAP_MODEL,
+                "breaker": {**breaker, "ttft_threshold_ms": SLOW_BREAKER_TTFT_MS},
+                "fallbacks": ["demo-steady"],
+            },
+            "demo-steady": {"provider": "steady", "model": "steady-sim-1", "pricing": MID_MODEL},
+            "demo-embed": {
+                "provider": "steady",
+                "model": "embed-sim-1",
+                "kind": "embeddings",
+                "pricing": EMBEDDING_MODEL,
+            },
         },
-        "demo-steady": {"provider": "steady", "model": "steady-sim-1"},
-        "demo-embed": {"provider": "steady", "model": "embed-sim-1", "kind": "embeddings"},
-    },
-}
-
-PROMPTS = [
-    "Summarise our refund policy in two sentences.",
-    "Write a haiku about latency.",
-    "What is the capital of France?",
-    "Explain circuit breakers to a new engineer.",
-    "Translate 'good morning' into Spanish.",
-    "List three uses of an LLM gateway.",
-]
+        # customers write their contact details into the support chat: mask them there
+        "guards": {"overrides": [{"models": ["demo-chat"], "pii": {"mode": "mask"}}]},
+    }
 
 
-FEATURES = ["support-bot", "search", "summarise"]
-USERS = [f"user-{n}" for n in range(1, 7)]
+async def create_identities(session: aiohttp.ClientSession, base: str, admin_key: str) -> dict[str, str]:
+    """Teams, users and one virtual key per user, through the admin API; returns user id -> key."""
+    headers = {"authorization": f"Bearer {admin_key}"}
+    keys: dict[str, str] = {}
+
+    async def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
+        async with session.post(f"{base}/admin/{path}", json=body, headers=headers) as response:
+            payload: dict[str, Any] = await response.json()
+            if response.status != 201:
+                raise RuntimeError(f"POST /admin/{path}: {response.status} {payload}")
+            return payload
+
+    for team_id, (team_name, members) in TEAMS.items():
+        await post("teams", {"id": team_id, "name": team_name})
+        for user_id, user_name in members:
+            await post("users", {"id": user_id, "name": user_name, "team_id": team_id})
+            created = await post("keys", {"name": f"{user_name}'s app", "user_id": user_id})
+            keys[user_id] = created["key"]
+    return keys
 
 
-@dataclass
-class Outcome:
-    status: int
-    provider: str
-    attempts: int
-    seconds: float
-    first_byte_seconds: float
-    stream: bool
-    tokens: int
-    cache: str = "-"
+def run_demo(
+    *,
+    port: int = 8080,
+    seconds: float | None = None,
+    requests: int | None = None,
+    keep_serving: bool = True,
+) -> int:
+    """Start the gateway in-process, drive traffic, print the report, then (by default) keep serving.
 
-
-def run_demo(*, port: int = 8080, requests: int = 200, keep_serving: bool = True) -> int:
-    """Start the gateway in-process, drive traffic, print the report, then (by default) keep serving."""
+    Traffic runs for ``seconds`` (60 when neither limit is given) or until ``requests`` were sent,
+    whichever comes first.
+    """
     import uvicorn
 
     from bastion.app import BastionApp
     from bastion.gateway import Gateway
 
+    if seconds is None and requests is None:
+        seconds = 60.0
+    # the outage is timed from start-up; without a duration, guess one from the request count
+    planned_seconds = seconds if seconds is not None else max(5.0, (requests or 0) / 20)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    import tempfile
-
-    ledger_dir = tempfile.mkdtemp(prefix="bastion-demo-")
+    # the report tells what breakers and failovers did; their log lines would break the progress bar
+    logging.getLogger("bastion").setLevel(logging.ERROR)
+    admin_key = "demo-admin-" + secrets.token_urlsafe(16)
+    ledger_path = f"{tempfile.mkdtemp(prefix='bastion-demo-')}/demo.db"
     config = BastionConfig.model_validate(
-        {
-            **DEMO_CONFIG,
-            "server": {**DEMO_CONFIG["server"], "port": port},
-            "storage": {"url": f"sqlite:///{ledger_dir}/demo.db", "ledger_flush_ms": 50},
-        }
+        demo_config(port=port, ledger_path=ledger_path, admin_key=admin_key, seconds=planned_seconds)
     )
     gateway = Gateway.from_config(config)
     server = uvicorn.Server(
@@ -109,28 +158,27 @@ def run_demo(*, port: int = 8080, requests: int = 200, keep_serving: bool = True
                 return 1
             await asyncio.sleep(0.02)
         base = f"http://127.0.0.1:{port}"
-        print(f"Bastion demo: gateway on {base} serving simulated providers (no key needed).")
-        print(
-            f"Sending {requests} requests (a third streamed) to 'demo-chat': flaky simulator first, "
-            "steady simulator second (priority), a static reply last.\n"
-        )
-        started = time.perf_counter()
-        outcomes = await drive(base, requests)
-        report(outcomes, time.perf_counter() - started)
-        await report_spend(base)
-        for state in gateway.router.groups["demo-chat"].deployments:
-            breaker = state.breaker.snapshot()
-            print(f"breaker         {state.key}: {breaker['state']}")
-        if keep_serving:
-            print(
-                f"\nThe gateway keeps running on {base} (Ctrl-C to stop). Try:\n"
-                f"  curl -s {base}/v1/chat/completions -H 'authorization: Bearer demo' "
-                '-d \'{"model": "demo-chat", "messages": [{"role": "user", "content": "hi"}]}\''
-            )
+        try:
+            keys = await drive_and_report(base, admin_key, seconds, requests, lambda: server.should_exit)
+        except BaseException:
+            server.should_exit = True  # stop serving, or the process would hang on the server task
             await serving
-        else:
+            raise
+        logging.getLogger("bastion").setLevel(logging.WARNING)
+        if not keep_serving or server.should_exit:
             server.should_exit = True
             await serving
+            return 0
+        print(
+            f"\nThe gateway keeps running (Ctrl-C to stop).\n"
+            f"  dashboard  {base}/dashboard   admin key: {admin_key}\n"
+            f"  ledger     {ledger_path}\n"
+            f"  try        curl -s {base}/v1/chat/completions "
+            f"-H 'authorization: Bearer {keys['alice@acme.test']}' "
+            '-d \'{"model": "demo-chat", "messages": [{"role": "user", "content": "hi"}]}\'',
+            flush=True,
+        )
+        await serving
         return 0
 
     try:
@@ -139,128 +187,50 @@ def run_demo(*, port: int = 8080, requests: int = 200, keep_serving: bool = True
         return 0
 
 
-async def drive(base: str, total: int, concurrency: int = 8) -> list[Outcome]:
-    rng = random.Random(42)
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for index in range(total):
-        queue.put_nowait(index)
-    outcomes: list[Outcome] = []
-    async with aiohttp.ClientSession(headers={"authorization": "Bearer demo"}) as session:
-
-        async def worker() -> None:
-            while not queue.empty():
-                queue.get_nowait()
-                # two in five are the deterministic (temperature 0) kind of request a cache can answer
-                repeatable = rng.random() < 0.4
-                outcomes.append(
-                    await one_request(
-                        session,
-                        base,
-                        rng.choice(PROMPTS),
-                        rng.random() < 0.33,
-                        feature=rng.choice(FEATURES),
-                        user=rng.choice(USERS),
-                        temperature=0.0 if repeatable else 0.8,
-                    )
-                )
-
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return outcomes
-
-
-async def one_request(
-    session: aiohttp.ClientSession,
+async def drive_and_report(
     base: str,
-    prompt: str,
-    stream: bool,
-    *,
-    feature: str = "demo",
-    user: str = "user-1",
-    temperature: float = 0.8,
-) -> Outcome:
-    body = {
-        "model": "demo-chat",
-        "messages": [{"role": "user", "content": prompt}],
-        "stream": stream,
-        "stream_options": {"include_usage": True} if stream else None,
-        "temperature": temperature,
-        "user": user,
-    }
-    started = time.perf_counter()
-    first_byte = 0.0
-    tokens = 0
-    url, headers = f"{base}/v1/chat/completions", {"x-bastion-feature": feature}
-    async with session.post(url, data=orjson.dumps(body), headers=headers) as response:
-        if stream and response.status == 200:
-            async for line in response.content:
-                if not first_byte:
-                    first_byte = time.perf_counter() - started
-                if line.startswith(b"data: {") and b'"usage":{' in line:
-                    tokens = orjson.loads(line[6:])["usage"]["completion_tokens"]
-        else:
-            data = orjson.loads(await response.read())
-            first_byte = time.perf_counter() - started
-            tokens = (data.get("usage") or {}).get("completion_tokens", 0)
-        return Outcome(
-            status=response.status,
-            provider=response.headers.get("x-bastion-provider", "-"),
-            attempts=int(response.headers.get("x-bastion-attempts", "0")),
-            seconds=time.perf_counter() - started,
-            first_byte_seconds=first_byte,
-            stream=stream,
-            tokens=tokens,
-            cache=response.headers.get("x-bastion-cache", "-"),
-        )
+    admin_key: str,
+    seconds: float | None,
+    requests: int | None,
+    interrupted: Callable[[], bool],
+) -> dict[str, str]:
+    """Create the callers, run the traffic under the progress bar, print the report; returns the keys.
+
+    ``interrupted`` says the server is shutting down (Ctrl-C): the traffic stops and there is no
+    report, since the ledger it reads is going away with the server.
+    """
+    async with aiohttp.ClientSession() as session:
+        keys = await create_identities(session, base, admin_key)
+        describe(base, seconds, requests)
+        traffic = Traffic(base, keys, seconds=seconds, requests=requests, should_stop=interrupted)
+        watch = BreakerWatch(base, admin_key)
+        finished = asyncio.Event()
+        bar = asyncio.create_task(ProgressBar(traffic, watch).run(session, finished))
+        try:
+            await traffic.run()
+        finally:
+            finished.set()
+            await bar
+        if interrupted():
+            print("interrupted: stopping the gateway", file=sys.stderr)
+            return keys
+        await Report(traffic, watch).print(session, base, admin_key)
+    return keys
 
 
-def _percentile(values: list[float], fraction: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
-def report(outcomes: list[Outcome], elapsed: float) -> None:
-    ok = [o for o in outcomes if o.status == 200]
-    failovers = [o for o in ok if o.attempts > 1]
-    providers = Counter(o.provider for o in ok)
-    latencies = [o.seconds * 1000 for o in ok]
-    first_bytes = [o.first_byte_seconds * 1000 for o in ok if o.stream]
-    print(f"requests        {len(outcomes)} in {elapsed:.1f} s ({len(outcomes) / elapsed:.1f}/s)")
-    print(f"succeeded       {len(ok)}   failed {len(outcomes) - len(ok)}")
+def describe(base: str, seconds: float | None, requests: int | None) -> None:
+    """What is about to happen, before the progress bar starts."""
+    limit = f"{seconds:g} s" if seconds is not None else f"{requests} requests"
+    if seconds is not None and requests is not None:
+        limit += f" or {requests} requests"
+    users = sum(len(members) for _, members in TEAMS.values())
     print(
-        f"failovers       {len(failovers)} requests needed more than one attempt "
-        f"(flaky provider errors absorbed; client saw none)"
+        f"Bastion demo: gateway on {base}, simulated providers (no provider key needed).\n"
+        f"  steady  answers in ~120 ms\n"
+        f"  flaky   cheaper; 1 in 5 requests fails with 503, and an outage halfway through\n"
+        f"  slow    the cheapest; {SLOW_TTFT_MS / 1000:g} s to the first token today "
+        f"(its breaker opens above {SLOW_BREAKER_TTFT_MS} ms)\n"
+        f"Driving {limit} of traffic from {users} users in {len(TEAMS)} teams, each with a virtual key: "
+        "support-bot (streams, PII masked), search (embeddings, cached FAQ), summarise, autocomplete.\n",
+        flush=True,
     )
-    print("served by       " + ", ".join(f"{name} {count}" for name, count in providers.most_common()))
-    p50, p95 = statistics.median(latencies), _percentile(latencies, 0.95)
-    print(f"latency         p50 {p50:.0f} ms   p95 {p95:.0f} ms")
-    if first_bytes:
-        ttft50, ttft95 = statistics.median(first_bytes), _percentile(first_bytes, 0.95)
-        print(
-            f"streams         {len(first_bytes)}   time to first token "
-            f"p50 {ttft50:.0f} ms   p95 {ttft95:.0f} ms"
-        )
-    print(f"tokens out      {sum(o.tokens for o in ok)}")
-    hits = sum(1 for o in ok if o.cache in ("hit", "semantic-hit"))
-    cacheable = sum(1 for o in ok if o.cache in ("hit", "semantic-hit", "miss"))
-    print(f"cache           {hits} of {cacheable} repeatable requests answered from the cache")
-
-
-async def report_spend(base: str) -> None:
-    """Spend per feature and what the cache saved, from the usage ledger (``/admin/usage``)."""
-    async with (
-        aiohttp.ClientSession() as session,
-        session.get(f"{base}/admin/usage?group_by=feature") as response,
-    ):
-        if response.status != 200:
-            return
-        rows = orjson.loads(await response.read())["data"]
-    spent = sum(row["cost_usd"] for row in rows)
-    saved = sum(row["cost_saved_usd"] for row in rows)
-    print(f"spend           ${spent:.6f} in all (illustrative prices), cache saved ${saved:.6f}")
-    for row in rows:
-        print(
-            f"  {row['feature'] or '-':<13} {row['requests']:>4} requests  ${row['cost_usd']:.6f}"
-            f"  saved ${row['cost_saved_usd']:.6f}"
-        )

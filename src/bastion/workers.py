@@ -509,6 +509,8 @@ def run_workers(
         stream=sys.stderr,
     )
     problems, warnings = check_config(config, workers)
+    if not hasattr(os, "fork"):
+        problems.append("--workers needs os.fork (Linux, macOS); run one process per port instead")
     for problem in problems:
         print(f"refusing to start: {problem}", file=sys.stderr)
     if problems:

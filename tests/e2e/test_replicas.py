@@ -21,6 +21,7 @@ import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -581,3 +582,23 @@ def test_one_scenario_limits_cache_revocation_ledger_and_audit_hold_across_repli
     verified = run_cli("audit", "verify", "--json", "--config", str(cluster.config_path), timeout=60)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert json.loads(verified.stdout)["ok"]
+
+
+def test_the_replicas_keep_a_week_of_ledger_partitions_ahead(cluster: Cluster) -> None:
+    def partitions() -> list[str]:
+        rows = _run(
+            _query(
+                cluster.schema,
+                "SELECT c.relname FROM pg_inherits JOIN pg_class c ON c.oid = inhrelid "
+                "WHERE inhparent = 'ledger'::regclass AND c.relname LIKE 'ledger_p%' ORDER BY 1",
+            )
+        )
+        names = [row[0] for row in rows]
+        return names if len(names) >= 9 else []
+
+    names, _ = wait_until(partitions, 10, "the partitions made at start-up")
+    today = datetime.now(UTC).date()  # a week ahead from start-up: from today, six more (midnight may pass)
+    days = {f"ledger_p{today + timedelta(days=offset):%Y%m%d}" for offset in range(7)}
+    assert days <= set(names), (sorted(days), names)
+    empty = _run(_query(cluster.schema, "SELECT count(*) FROM ledger_default"))[0][0]
+    assert empty == 0  # every row went to its day

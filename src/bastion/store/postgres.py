@@ -88,9 +88,11 @@ _INSERT_LEDGER = "INSERT INTO ledger ({}) VALUES ({}) ON CONFLICT DO NOTHING".fo
 _SELECT_LEDGER_COLUMNS = "SELECT " + ", ".join(
     "extract(epoch FROM ts)::float8 AS ts" if name == "ts" else name for name in _LEDGER_FIELDS
 )
+# ``ledger.ts``, not ``ts``: ORDER BY would take the select list's float ``ts`` and sort every
+# matching row by it instead of reading the index on the column newest first
 _SELECT_LEDGER = (
     f"{_SELECT_LEDGER_COLUMNS} FROM ledger WHERE request_id = $1 AND ($2::text IS NULL OR key_id = $2) "
-    "ORDER BY ts DESC LIMIT 1"
+    "ORDER BY ledger.ts DESC LIMIT 1"
 )
 _FEEDBACK_COLUMNS = (
     "request_id, id, key_id, score, comment, metadata, model, deployment, provider, feature, variant, "
@@ -530,7 +532,8 @@ class PostgresStore(PostgresAuditStore, PostgresRollupStore, Store):
         where, arguments = _where(
             start, end, {**(filters or {}), **({"request_id": request_id} if request_id else {})}
         )
-        sql = f"{_SELECT_LEDGER_COLUMNS} FROM ledger{where} ORDER BY ts DESC LIMIT ${len(arguments) + 1}"
+        newest_first = f"ORDER BY ledger.ts DESC LIMIT ${len(arguments) + 1}"  # see _SELECT_LEDGER
+        sql = f"{_SELECT_LEDGER_COLUMNS} FROM ledger{where} {newest_first}"
         rows = await self._fetch("cannot read the request log", sql, *arguments, limit)
         return [LedgerRow(*row) for row in rows]
 
