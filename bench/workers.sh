@@ -11,7 +11,9 @@
 # Unlike bench/run.sh, nothing is pinned apart: the gateway under test, the nginx mock, wrk (the
 # load generator, one thread) and the driver all share every core of this one machine (--cpus,
 # default 0,1). What it runs, all on 127.0.0.1, against the same mock, in one harness invocation:
-#   direct (wrk straight to the mock), bastion-1w (`bastion serve`), bastion-2w (`--workers 2`),
+#   direct (wrk straight to the mock), bastion-1w-core0 (`bastion serve` held to the first core, the
+#   load generator still on all), bastion-1w (`bastion serve`, free to use any core: its SQLite writer
+#   thread and the kernel's work run beside the event loop), bastion-2w (`--workers 2`),
 #   floor-2p (the floor as 2 processes on SO_REUSEPORT, bench/workers/floor_procs.py),
 #   floor-uvicorn-2w (the floor on `uvicorn --workers 2`), litellm-2w (LiteLLM's proxy,
 #   `--num_workers 2`, its venv in /tmp/bastion-scratch/venv-litellm from the shared harness's setup.sh);
@@ -47,7 +49,7 @@ while [ $# -gt 0 ]; do
     --streams) stream_count="$2"; shift ;;
     --litellm-mode) litellm_mode="$2"; shift ;;
     --run-dir) run_dir="$2"; shift ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) harness_opts+=("$1") ;;
   esac
   shift
@@ -68,6 +70,7 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 FLOOR_VENV="${VENV:-/tmp/bastion-scratch/venv-floor}"
 LITELLM_VENV="${VENV_LITELLM:-/tmp/bastion-scratch/venv-litellm}"
 gateways=(
+  --gateway bastion-1w-core0 8080 "taskset -c ${CPUS%%,*} $HERE/workers/bastion.sh 1"
   --gateway bastion-1w 8080 "$HERE/workers/bastion.sh 1"
   --gateway bastion-2w 8080 "$HERE/workers/bastion.sh 2"
   --gateway floor-2p 4000 "$FLOOR_VENV/bin/python $HERE/workers/floor_procs.py 2 4000"

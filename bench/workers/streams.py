@@ -10,6 +10,8 @@ straight to the mock (direct) and through Bastion with each --workers count, in 
 While Bastion carries the streams, the RSS of its whole process tree (supervisor and workers) is
 sampled every 50 ms; the table gives it at the moment the most streams were open, its PSS then
 (shared pages counted once), the idle RSS before the run, and (peak - idle) / streams per stream.
+Before that, each worker count is started --starts times and timed from the start of the process to
+its first successful completion (polled every 5 ms, as bench/extras.py does).
 
 Everything shares --cpus (default: both cores): Bastion, nginx and this client (one asyncio
 thread). Standard library only; imports bench/harness/run.py (mock) and bench/extras.py (processes).
@@ -26,6 +28,7 @@ import gc
 import json
 import os
 import shlex
+import statistics
 import sys
 import time
 from types import SimpleNamespace
@@ -95,6 +98,8 @@ class Run:
         self.tree = tree
         self.open = 0
         self.ttft, self.last, self.errors = [], [], []
+        self.timeline = []  # (start offset s, open streams then, TTFT ms)
+        self.start = 0.0
         self.peak = {"open": 0, "rss": 0.0, "pss": None}
         self.samples = []
 
@@ -104,6 +109,7 @@ class Run:
         try:
             reader, writer = await asyncio.open_connection("127.0.0.1", self.port, limit=1 << 20)
             self.open += 1
+            opened_with = self.open
             counted = True
             writer.write(self.request)
             head = await reader.readuntil(b"\r\n\r\n")
@@ -122,6 +128,7 @@ class Run:
                 self.errors.append(f"status {status}, {len(body)} bytes: {body[:120]!r}")
                 return
             self.ttft.append(first * 1000)
+            self.timeline.append((round(t0 - self.start, 4), opened_with, round(first * 1000, 3)))
             self.last.append(end * 1000)
         except (OSError, asyncio.IncompleteReadError, ValueError) as error:
             self.errors.append(repr(error))
@@ -143,7 +150,7 @@ class Run:
     async def go(self):
         sampler = asyncio.ensure_future(self.sample()) if self.tree else None
         tasks = []
-        start = time.perf_counter()
+        start = self.start = time.perf_counter()
         for i in range(self.streams):
             delay = start + i * self.ramp / self.streams - time.perf_counter()
             if delay > 0:
@@ -185,6 +192,7 @@ def main():
     p.add_argument("--chunk-gap-ms", type=float, default=200.0, help="mock sleep between stream events")
     p.add_argument("--workers", default="1,2", help="comma list of Bastion worker counts to measure")
     p.add_argument("--warmup-streams", type=int, default=200)
+    p.add_argument("--starts", type=int, default=5, help="starts timed (to the first completion) per count")
     p.add_argument("--cpus", default="0,1", help="Bastion, the mock and this client all run here")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--mock-base-port", type=int, default=18080)
@@ -231,6 +239,12 @@ def main():
             env_cmd = f"env PORT={args.port} BENCH_GATEWAY_DIR={shlex.quote(args.run_dir)} "
             cmd = env_cmd + args.bastion_cmd.format(workers=count)
             bastion = extras.Bastion(cmd, args.port, args.cpus, os.path.join(args.run_dir, label + ".log"))
+            ready = []
+            for _ in range(args.starts):
+                ready.append(bastion.start()[1])
+                bastion.stop()
+                time.sleep(0.5)
+            log(f"{label}: first completion after {', '.join(f'{r:.3f}' for r in ready)} s")
             bastion.start()
             try:
                 time.sleep(1.0)
@@ -242,6 +256,8 @@ def main():
                 batch, seconds = run_batch(args.port, body, args.streams, args.ramp_seconds, tree)
                 row = summary(batch, seconds)
                 row.update(
+                    ready_s=[round(r, 3) for r in ready],
+                    ready_median_s=round(statistics.median(ready), 3) if ready else None,
                     processes=len(tree.pids),
                     rss_idle_mb=round(idle, 1),
                     pss_idle_mb=round(idle_pss, 1),
@@ -258,7 +274,7 @@ def main():
                             row[f"added_{key}_{q}"] = round(g - d, 3)
                 result["runs"][label] = row
                 with open(os.path.join(args.run_dir, label + "-samples.json"), "w") as f:
-                    json.dump(batch.samples, f)
+                    json.dump({"rss": batch.samples, "streams": batch.timeline}, f)
                 log(f"{label}:", json.dumps(row))
             finally:
                 bastion.stop()
@@ -287,20 +303,20 @@ def report(result):
         ),
         "",
         "| path | streams ok / errors | most open at once | TTFT p50 / p90 / p99 | added TTFT p50 / p99 "
-        "| RSS idle MB | RSS at peak MB | PSS at peak MB | KB per stream |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| RSS idle MB | RSS at peak MB | PSS at peak MB | KB per stream | start to first answer, median s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for label, r in result["runs"].items():
         ttft = " / ".join(f"{r.get('ttft_' + q, float('nan')):.2f}" for q in ("p50", "p90", "p99"))
         if label == "direct":
-            L.append(f"| direct | {r['n']} / {r['errors']} | | {ttft} | | | | | |")
+            L.append(f"| direct | {r['n']} / {r['errors']} | | {ttft} | | | | | | |")
             continue
         added = f"{r.get('added_ttft_p50', float('nan')):+.2f} / {r.get('added_ttft_p99', float('nan')):+.2f}"
         pss = "n/a" if r["pss_at_peak_mb"] is None else f"{r['pss_at_peak_mb']:.1f}"
         L.append(
             f"| {label} ({r['processes']} processes) | {r['n']} / {r['errors']} | {r['peak_open']} | {ttft} "
             f"| {added} | {r['rss_idle_mb']:.1f} | **{r['rss_at_peak_mb']:.1f}** | {pss} "
-            f"| {r['kb_per_stream']:.0f} |"
+            f"| {r['kb_per_stream']:.0f} | {r['ready_median_s']} |"
         )
     return "\n".join(L) + "\n"
 
