@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The multi-core benchmark in one command (docs/performance.md, "Workers and the multi-core benchmark").
 #
-#   bench/workers.sh              full run, ~20 minutes on a quiet 2-core machine
-#   bench/workers.sh --quick      smoke version (5 s cells, one direct run), ~8 minutes
+#   bench/workers.sh              full run, each gateway once, ~15 minutes on a quiet 2-core machine
+#   bench/workers.sh --repeats 2  as documented (gateways measured twice, interleaved), ~25 minutes
+#   bench/workers.sh --quick      smoke version (5 s cells, one direct run), ~10 minutes
 #
 # Options read here: --quick, --run-dir DIR, --no-litellm, --no-streams, --streams N (default 1000),
 # --litellm-mode default|tuned (default tuned). Everything else goes to bench/harness/run.py and
@@ -14,11 +15,11 @@
 #   direct (wrk straight to the mock), bastion-1w-core0 (`bastion serve` held to the first core, the
 #   load generator still on all), bastion-1w (`bastion serve`, free to use any core: its SQLite writer
 #   thread and the kernel's work run beside the event loop), bastion-2w (`--workers 2`),
-#   floor-2p (the floor as 2 processes on SO_REUSEPORT, bench/workers/floor_procs.py),
+#   floor-1p and floor-2p (the floor as 1 and 2 processes on SO_REUSEPORT, bench/workers/floor_procs.py),
 #   floor-uvicorn-2w (the floor on `uvicorn --workers 2`), litellm-2w (LiteLLM's proxy,
 #   `--num_workers 2`, its venv in /tmp/bastion-scratch/venv-litellm from the shared harness's setup.sh);
-# then bench/workers/streams.py (1,000 concurrent streams: RSS and added TTFT, direct / 1 / 2
-# workers) and bench/workers/report.py (ratios and targets).
+# then bench/workers/streams.py (1,000 concurrent streams: RSS and added TTFT, direct / 1 / 2 workers;
+# time from start to the first answer) and bench/workers/report.py (ratios and targets).
 # Results: $BENCH_RUNS_DIR/workers-<timestamp>/ (default /tmp/bastion-scratch/bench-runs), never in the repo.
 set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -49,7 +50,7 @@ while [ $# -gt 0 ]; do
     --streams) stream_count="$2"; shift ;;
     --litellm-mode) litellm_mode="$2"; shift ;;
     --run-dir) run_dir="$2"; shift ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) harness_opts+=("$1") ;;
   esac
   shift
@@ -73,6 +74,7 @@ gateways=(
   --gateway bastion-1w-core0 8080 "taskset -c ${CPUS%%,*} $HERE/workers/bastion.sh 1"
   --gateway bastion-1w 8080 "$HERE/workers/bastion.sh 1"
   --gateway bastion-2w 8080 "$HERE/workers/bastion.sh 2"
+  --gateway floor-1p 4000 "$FLOOR_VENV/bin/python $HERE/workers/floor_procs.py 1 4000"
   --gateway floor-2p 4000 "$FLOOR_VENV/bin/python $HERE/workers/floor_procs.py 2 4000"
   --gateway floor-uvicorn-2w 4000 "$FLOOR_VENV/bin/uvicorn floor:app --app-dir $HERE/harness/gateways/floor --host 127.0.0.1 --port 4000 --loop uvloop --http httptools --no-access-log --log-level warning --lifespan on --backlog 4096 --workers 2"
 )

@@ -4,7 +4,7 @@
   python3 bench/workers/report.py HARNESS_RESULTS_JSON [STREAMS_JSON]
 
 Gateway labels it reads (as bench/workers.sh names them): bastion-1w-core0 (one worker held to one
-core), bastion-1w, bastion-2w, floor-2p (two
+core), bastion-1w, bastion-2w, floor-1p (the floor, one process), floor-2p (two
 floor processes on SO_REUSEPORT), floor-uvicorn-2w (the floor on uvicorn --workers 2), litellm-2w.
 The floor reference is the faster of the two floor rows. Exit code 1 if a target is missed.
 """
@@ -103,6 +103,13 @@ def main():
             "2 workers >= 1.7 x 1 worker free to use both cores (thr_c64)",
             f"{two / one:.2f} x ({two:,.0f} / {one:,.0f})",
             two / one >= 1.7,
+        )
+    floor_one, floor_two = value(results, "floor-1p", "thr_c64", "rps"), floors.get("floor-2p")
+    if floor_one and floor_two:
+        target(
+            "for comparison: the floor's own scaling, 2 processes / 1 (thr_c64)",
+            f"{floor_two / floor_one:.2f} x ({floor_two:,.0f} / {floor_one:,.0f})",
+            None,
         )
     if two and litellm:
         target(
