@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import signal
 import time
 from collections.abc import Awaitable, Callable
@@ -33,6 +34,7 @@ from bastion.config import BastionConfig
 from bastion.config_loader import ConfigError
 from bastion.errors import GatewayError, NotFound
 from bastion.gateway import Gateway, is_loopback
+from bastion.telemetry.deferred import flush_periodically
 from bastion.telemetry.state import TELEMETRY, configure_telemetry
 
 log = logging.getLogger("bastion")
@@ -70,6 +72,7 @@ class BastionApp:
         self._reload_lock = asyncio.Lock()
         self._retiring: set[asyncio.Task[Any]] = set()
         self._replaced: list[Gateway] = []  # gateways still draining after a reload
+        self._metrics_flusher: asyncio.Task[None] | None = None
 
     def _routes(self, gateway: Gateway) -> dict[tuple[str, str], Handler]:
         chat = ChatCompletions(gateway)
@@ -203,6 +206,9 @@ class BastionApp:
                         NotImplementedError, RuntimeError
                     ):  # no signals off the main thread
                         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._reload_on_signal)
+                if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+                    # other workers answer scrapes from the shared files: keep them at most a second behind
+                    self._metrics_flusher = asyncio.create_task(flush_periodically(), name="metrics-flush")
                 settle_garbage_collector()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
@@ -211,6 +217,10 @@ class BastionApp:
                 for old in self._replaced:
                     await old.retire(self.gateway)
                 await self.gateway.close()
+                if self._metrics_flusher is not None:
+                    self._metrics_flusher.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await self._metrics_flusher
                 TELEMETRY.shutdown()  # flush queued spans; multiprocess metrics forget this worker
                 await send({"type": "lifespan.shutdown.complete"})
                 return

@@ -50,7 +50,7 @@ async def test_primary_sends_malformed_json(make_rig: RigFactory, primary: str, 
 async def test_primary_breaks_mid_stream(
     make_rig: RigFactory, primary: str, secondary: str, chaos: Chaos
 ) -> None:
-    ttft_timeout = 1.0
+    ttft_timeout = 2.0  # well clear of the idle time-out below: stalls must end at the idle one
     rig = make_rig(
         primary,
         secondary,

@@ -142,6 +142,8 @@ def test_both_workers_answer_and_metrics_add_up(workers: Workers) -> None:
     workers.wait_for(r"bastion\.access: ", before_requests + 16)
     answered = workers.answered_by()[before_requests:]
     assert sorted(set(answered)) == ["0", "1"], answered
+    # each worker moves its counts into the shared files at least every second (telemetry/deferred.py)
+    wait_until(lambda: attempts_total(workers) - before_attempts >= 16, "every worker's counts", workers, 3)
     for _ in range(4):  # whichever worker a scrape reaches, it reports every worker's counts
         assert attempts_total(workers) - before_attempts == 16
 
@@ -158,6 +160,7 @@ def test_sighup_reloads_every_worker(workers: Workers, fake: OpenAIFake) -> None
 
 
 def test_a_killed_worker_is_replaced(workers: Workers) -> None:
+    time.sleep(1.2)  # every worker has flushed its counts (a killed one loses at most its last second)
     attempts = attempts_total(workers)
     victim = workers.pids()[0]
     os.kill(victim, signal.SIGKILL)
@@ -166,7 +169,9 @@ def test_a_killed_worker_is_replaced(workers: Workers) -> None:
     workers.wait_for(rf"worker 0 \(pid {workers.pids()[0]}\) ready")
     for _ in range(10):
         assert complete(workers)
-    assert attempts_total(workers) - attempts == 10  # the dead worker's counts stay in the totals
+    # the dead worker's counts stay in the totals
+    wait_until(lambda: attempts_total(workers) - attempts >= 10, "the new counts", workers, 3)
+    assert attempts_total(workers) - attempts == 10
 
 
 def test_sigterm_lets_streams_finish_and_exits_0(fake: OpenAIFake, tmp_path: Path) -> None:

@@ -143,19 +143,34 @@ def request_cost(usage: Mapping[str, Any] | None, price: ModelPrice, duration_se
     reasoning tokens, so each detail count is billed at its own rate and the rest at the base rate.
     Missing or malformed counts count as zero: a request is never refused for its bill.
     """
-    tokens = _Tokens.from_usage(usage)
+    return tokens_cost(BilledTokens.from_usage(usage), price, duration_seconds)
+
+
+def tokens_cost(tokens: BilledTokens, price: ModelPrice, duration_seconds: float = 0.0) -> Cost:
+    """``request_cost`` of a usage already split into billed counts (``usage_tokens``)."""
     rates = price.tier(tokens.prompt)
     # Token count times USD-per-1M first, one division per figure: exact for the usual counts and rates.
-    scaled = {
-        "input": tokens.uncached_input * rates.input,
-        "cached_input": tokens.cached_input * rates.cached_input_rate,
-        "cache_write": tokens.cache_write * rates.cache_write_rate,
-        "output": tokens.output * rates.output,
-        "reasoning": tokens.reasoning * rates.reasoning_rate,
-    }
-    time = _time_cost(duration_seconds, price.per_hour)
-    parts = {name: value / TOKENS_PER_RATE_UNIT for name, value in scaled.items()}
-    return Cost(total=sum(scaled.values()) / TOKENS_PER_RATE_UNIT + time, time=time, **parts)
+    uncached = tokens.uncached_input * rates.input
+    cached = tokens.cached_input * rates.cached_input_rate
+    written = tokens.cache_write * rates.cache_write_rate
+    output = tokens.output * rates.output
+    reasoning = tokens.reasoning * rates.reasoning_rate
+    time = _time_cost(duration_seconds, price.per_hour) if price.per_hour else 0.0
+    unit = TOKENS_PER_RATE_UNIT
+    return Cost(
+        total=(uncached + cached + written + output + reasoning) / unit + time,
+        input=uncached / unit,
+        cached_input=cached / unit,
+        cache_write=written / unit,
+        output=output / unit,
+        reasoning=reasoning / unit,
+        time=time,
+    )
+
+
+def usage_tokens(usage: Mapping[str, Any] | None) -> BilledTokens:
+    """A provider's OpenAI-shaped usage split into disjoint billed counts (zeros where malformed)."""
+    return BilledTokens.from_usage(usage)
 
 
 def estimate_cost(prompt_tokens: int, max_output_tokens: int, price: ModelPrice) -> float:
@@ -174,7 +189,7 @@ def estimate_cost(prompt_tokens: int, max_output_tokens: int, price: ModelPrice)
 
 
 @dataclass(frozen=True, slots=True)
-class _Tokens:
+class BilledTokens:
     """A usage split into disjoint counts, each billed at one rate."""
 
     uncached_input: int
@@ -187,10 +202,14 @@ class _Tokens:
     def prompt(self) -> int:
         return self.uncached_input + self.cached_input + self.cache_write
 
+    @property
+    def completion(self) -> int:
+        return self.output + self.reasoning
+
     @classmethod
-    def from_usage(cls, usage: Mapping[str, Any] | None) -> _Tokens:
+    def from_usage(cls, usage: Mapping[str, Any] | None) -> BilledTokens:
         """Details are clamped to their totals, so a malformed usage never bills more than it reported."""
-        usage = usage if isinstance(usage, Mapping) else {}
+        usage = usage if isinstance(usage, dict | Mapping) else {}
         prompt_details = _mapping(usage.get("prompt_tokens_details"))
         completion_details = _mapping(usage.get("completion_tokens_details"))
         prompt = _count(usage.get("prompt_tokens"))
@@ -203,6 +222,8 @@ class _Tokens:
 
 def _count(value: object) -> int:
     """A token count from provider JSON; anything but a finite, non-negative number is zero."""
+    if type(value) is int:  # the usual case first (bool is not int here)
+        return value if value > 0 else 0
     if isinstance(value, bool) or not isinstance(value, int | float):
         return 0
     if not math.isfinite(value) or value < 0:

@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter
 
 from bastion.accounting.catalog import PriceCatalog
 from bastion.accounting.ledger import BatchWriter
-from bastion.accounting.pricing import Cost, estimate_cost, request_cost
+from bastion.accounting.pricing import BilledTokens, Cost, estimate_cost, tokens_cost, usage_tokens
 from bastion.accounting.tokens import TokenCounter
 from bastion.context import RequestContext
-from bastion.limits.admission import Admission, BudgetExceeded
+from bastion.limits.admission import Admission, BudgetExceeded, Ticket
 from bastion.limits.alerts import BudgetAlerts
 from bastion.store.records import LedgerRow
+from bastion.telemetry.deferred import deferred
 from bastion.telemetry.request_metrics import observe_request
 from bastion.telemetry.usage_metrics import USAGE
 
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("bastion.accounting")
 
 ZERO_COST = Cost()
+NO_TOKENS = BilledTokens(0, 0, 0, 0, 0)
 #: distinct x-bastion-feature values that get their own metric label (per process)
 MAX_FEATURE_LABELS = 100
 
@@ -58,7 +61,7 @@ class UsageRecorder:
         self.families = families  # model group -> tokenizer family of its first deployment
         self.audit = audit  # the audit stage: one entry per finished request, queued in ``finish``
         self._unpriced_logged: set[tuple[str, str]] = set()
-        self._children: dict[tuple[int, tuple[str, ...]], Counter] = {}
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self._feature_labels: set[str] = set()
 
     async def admit(self, ctx: RequestContext, group: str, body: dict[str, Any], kind: str) -> None:
@@ -91,15 +94,21 @@ class UsageRecorder:
         ctx.ticket = ticket
         ctx.rate_limit_headers = ticket.headers
 
-    async def finish(self, ctx: RequestContext, status: int) -> None:
-        """Price the answer, settle the reservation, queue the ledger row and audit entry. Never raises."""
-        observe_request(ctx, status)  # before any await: the request's timings end here
+    def finish(self, ctx: RequestContext, status: int) -> Coroutine[Any, Any, None] | None:
+        """Price the answer, queue the ledger row and audit entry, and settle the reservation. Never raises.
+
+        All of it is done on the spot, except settling a reservation (limits in a shared counter
+        backend): that is returned as a coroutine for the caller to await. Without limits a
+        request ends with no await and no task.
+        """
+        observe_request(ctx, status)  # the request's timings end here
         try:
-            await self._finish(ctx, status)
+            return self._finish(ctx, status)
         except Exception:
             log.exception("accounting failed for request %s", ctx.request_id)
+            return None
 
-    async def _finish(self, ctx: RequestContext, status: int) -> None:
+    def _finish(self, ctx: RequestContext, status: int) -> Coroutine[Any, Any, None] | None:
         now = time.perf_counter()
         duration = now - ctx.started
         usage = ctx.usage if isinstance(ctx.usage, dict) else None
@@ -107,14 +116,16 @@ class UsageRecorder:
         estimated = False
         served_from_cache = ctx.cache_status in ("hit", "semantic-hit")
         price = None if ctx.degraded else self.catalog.for_answer(ctx.provider, ctx.upstream_model)
+        tokens = NO_TOKENS
         if served_from_cache:
             # nothing went upstream: no tokens used, no cost (the saving is on the ledger row)
             usage = None
             used_tokens = 0
             cost = ZERO_COST
         elif usage is not None:
-            cost = request_cost(usage, price, duration) if price is not None else ZERO_COST
-            used_tokens = _int(usage.get("prompt_tokens")) + _int(usage.get("completion_tokens"))
+            tokens = usage_tokens(usage)
+            cost = tokens_cost(tokens, price, duration) if price is not None else ZERO_COST
+            used_tokens = tokens.prompt + tokens.completion
         elif ctx.first_byte_at is not None and ctx.provider and not ctx.degraded:
             # a stream cut short before its usage arrived: the provider billed something we cannot
             # see, so the request is charged its reservation (prompt + the output it may produce),
@@ -138,16 +149,24 @@ class UsageRecorder:
             and not served_from_cache
         ):
             self._note_unpriced(ctx.provider, ctx.upstream_model or "?")
-        if ticket is not None:
-            totals = await self.admission.settle(ticket, used_tokens, cost.total)
-            if totals:
-                await self.alerts.check(ticket.counters, ticket, totals)
-        row = self._row(ctx, status, usage, cost, estimated, duration)
+        row = self._row(ctx, status, tokens, cost, estimated, duration)
         self._count(row)
         if self.ledger is not None and not self.ledger.submit(row):
             USAGE.ledger_dropped.inc()
         if self.audit is not None:
             self.audit.record_request(ctx, row)  # a queue append: hashing and sealing happen in its writer
+        if ticket is None:
+            return None
+        return self._settle(ctx, ticket, used_tokens, cost.total)
+
+    async def _settle(self, ctx: RequestContext, ticket: Ticket, used_tokens: int, cost_usd: float) -> None:
+        """Turn the reservation into what was used; raise budget alerts that crossed a threshold."""
+        try:
+            totals = await self.admission.settle(ticket, used_tokens, cost_usd)
+            if totals:
+                await self.alerts.check(ticket.counters, ticket, totals)
+        except Exception:
+            log.exception("settling the limits of request %s failed", ctx.request_id)
 
     def _reservation_tokens(self, ctx: RequestContext) -> tuple[int, int]:
         body = ctx.request_body if isinstance(ctx.request_body, dict) else {}
@@ -158,14 +177,13 @@ class UsageRecorder:
         self,
         ctx: RequestContext,
         status: int,
-        usage: dict[str, Any] | None,
+        tokens: BilledTokens,
         cost: Cost,
         estimated: bool,
         duration: float,
     ) -> LedgerRow:
         principal = ctx.principal
-        prompt_details = (usage or {}).get("prompt_tokens_details") or {}
-        completion_details = (usage or {}).get("completion_tokens_details") or {}
+        cache_status = ctx.cache_status
         return LedgerRow(
             request_id=ctx.request_id,
             ts=time.time() - duration,
@@ -179,36 +197,30 @@ class UsageRecorder:
             deployment=ctx.upstream_model,
             route=ctx.route,
             stream=ctx.stream,
-            prompt_tokens=_int((usage or {}).get("prompt_tokens")),
-            completion_tokens=_int((usage or {}).get("completion_tokens")),
-            cached_tokens=_int(
-                prompt_details.get("cached_tokens") if isinstance(prompt_details, dict) else 0
-            ),
-            cache_write_tokens=_int(
-                prompt_details.get("cache_creation_tokens") if isinstance(prompt_details, dict) else 0
-            ),
-            reasoning_tokens=_int(
-                completion_details.get("reasoning_tokens") if isinstance(completion_details, dict) else 0
-            ),
+            prompt_tokens=tokens.prompt,
+            completion_tokens=tokens.completion,
+            cached_tokens=tokens.cached_input,
+            cache_write_tokens=tokens.cache_write,
+            reasoning_tokens=tokens.reasoning,
             cost_usd=cost.total,
             usage_estimated=estimated,
-            cache_hit=ctx.cache_status if ctx.cache_status in ("hit", "semantic-hit") else None,
+            cache_hit=cache_status if cache_status in ("hit", "semantic-hit") else None,
             cost_saved_usd=ctx.cost_saved_usd,
             latency_ms=duration * 1000,
             ttft_ms=(ctx.first_byte_at - ctx.started) * 1000 if ctx.first_byte_at is not None else None,
             status=status,
             error_code=ctx.error_code,
             attempts=ctx.attempts,
-            cache_similarity=ctx.cache_similarity if ctx.cache_status == "semantic-hit" else None,
+            cache_similarity=ctx.cache_similarity if cache_status == "semantic-hit" else None,
             route_rule=ctx.route_rule,
             variant=ctx.variant,
-            fallbacks=",".join(ctx.fallbacks) or None,
-            guards=_guards(ctx),
+            fallbacks=",".join(ctx.fallbacks) if ctx.fallbacks else None,
+            guards=_guards(ctx) if ctx.guards else None,
             breaker_skips=ctx.breaker_skips,
             hedged=ctx.hedged,
             degraded=ctx.degraded,
             upstream_ms=ctx.upstream_seconds * 1000 if ctx.upstream_seconds else None,
-            limit_state=_limit_state(ctx.rate_limit_headers),
+            limit_state=_limit_state(ctx.rate_limit_headers) if ctx.rate_limit_headers else None,
         )
 
     def _count(self, row: LedgerRow) -> None:
@@ -248,7 +260,7 @@ class UsageRecorder:
         if child is None:
             if len(self._children) > 10_000:  # unbounded feature tags must not grow memory forever
                 self._children.clear()
-            child = self._children[key] = metric.labels(*labels)
+            child = self._children[key] = deferred(metric.labels(*labels))
         return child
 
     def _note_unpriced(self, provider: str, model: str) -> None:
@@ -268,10 +280,6 @@ def _max_output(body: dict[str, Any], default: int) -> int:
         if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
             return value
     return default
-
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 def _guards(ctx: RequestContext) -> str | None:

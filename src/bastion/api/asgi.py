@@ -7,6 +7,8 @@ measured: a framework's routing and request objects cost more than this file doe
 from __future__ import annotations
 
 import os
+import random
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -34,6 +36,15 @@ def header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
+# Request ids must be unique, not secret (feedback by id is bound to the key that made the request).
+# They start with the time in milliseconds, so ids sort by time and every index on the ledger's
+# request id takes new rows at its end (random ids scatter them: half the cost of a SQLite ledger
+# insert), then 64 random bits from a generator seeded by the OS and reseeded in every forked
+# worker (a third of the cost of an ``os.urandom`` system call).
+_ids = random.Random()
+os.register_at_fork(after_in_child=_ids.seed)
+
+
 def new_request_id(scope: Scope) -> str:
     """The client's ``x-request-id`` when it is sane, else a fresh random id."""
     given = header(scope, b"x-request-id")
@@ -41,7 +52,7 @@ def new_request_id(scope: Scope) -> str:
         text = given.decode("ascii")
         if text.isprintable() and " " not in text:
             return text
-    return "req_" + os.urandom(12).hex()
+    return "req_" + (int(time.time() * 1000) << 64 | _ids.getrandbits(64)).to_bytes(14).hex()
 
 
 async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:

@@ -67,7 +67,9 @@ class Endpoint:
             gateway.active -= 1
             if self.metered and ctx.principal is not None:
                 # settled even when cancelled, so no reservation or concurrency slot outlives the request
-                await asyncio.shield(gateway.accounting.finish(ctx, status))
+                settling = gateway.accounting.finish(ctx, status)
+                if settling is not None:  # only with limits: the reservation goes back to the counters
+                    await asyncio.shield(settling)
         if self.access_log:
             access_log.info(
                 "%s %s %s %d model=%s provider=%s attempts=%d cache=%s similarity=%s route=%s guards=%s "

@@ -18,6 +18,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+import yarl
 
 from bastion.errors import ProviderError, provider_error_from_status
 from bastion.wire.sse import SseDecoder, SseEvent
@@ -208,6 +209,20 @@ def transport_error(provider: str, exc: BaseException) -> ProviderError:
     )
 
 
+_URLS: dict[str, yarl.URL] = {}
+_MAX_URLS = 4096
+
+
+def parsed_url(url: str) -> yarl.URL:
+    """``yarl.URL(url)``, parsed once per distinct URL (aiohttp would parse the string on every request)."""
+    parsed = _URLS.get(url)
+    if parsed is None:
+        if len(_URLS) >= _MAX_URLS:  # deployment names are bounded by the config; this is a guard
+            _URLS.clear()
+        parsed = _URLS[url] = yarl.URL(url)
+    return parsed
+
+
 @asynccontextmanager
 async def post(
     session: aiohttp.ClientSession,
@@ -224,7 +239,7 @@ async def post(
     extra = {"timeout": timeout} if timeout is not None else {}
     try:
         async with session.post(
-            url, data=orjson.dumps(body), headers=headers, params=params, **extra
+            parsed_url(url), data=orjson.dumps(body), headers=headers, params=params, **extra
         ) as response:
             await raise_for_upstream_status(response, provider, secrets)
             yield response

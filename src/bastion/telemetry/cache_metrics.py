@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from prometheus_client import Counter, Gauge
 
+from bastion.telemetry.deferred import DeferredCounter
 from bastion.telemetry.metrics import METRICS
 
 
@@ -61,13 +62,13 @@ class CacheMetrics:
             registry=registry,
             multiprocess_mode="livesum",
         )
-        self._lookup_children: dict[tuple[str, str], Counter] = {}
+        self._lookup_children: dict[tuple[str, str], DeferredCounter] = {}
 
     def lookup(self, group: str, result: str) -> None:
         key = (group, result)
         child = self._lookup_children.get(key)
         if child is None:
-            child = self._lookup_children[key] = self.lookups.labels(group, result)
+            child = self._lookup_children[key] = DeferredCounter(self.lookups.labels(group, result))
         child.inc()
 
     def track_size(self, entries: Callable[[], float], size: Callable[[], float]) -> None:

@@ -9,12 +9,14 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from bastion.telemetry.deferred import DeferredCounter, FlushingRegistry
+
 BREAKER_STATES = {"closed": 0, "half_open": 1, "open": 2}
 
 
 class RoutingMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry or CollectorRegistry()
+        self.registry = registry or FlushingRegistry()
         self.attempts = Counter(
             "bastion_upstream_attempts",
             "Upstream attempts by deployment and outcome (ok, error, timeout)",
@@ -60,13 +62,13 @@ class RoutingMetrics:
             ["model_group", "provider"],
             registry=self.registry,
         )
-        self._attempt_children: dict[tuple[str, str, str, str], Counter] = {}
+        self._attempt_children: dict[tuple[str, str, str, str], DeferredCounter] = {}
 
     def attempt(self, group: str, provider: str, model: str, outcome: str) -> None:
         key = (group, provider, model, outcome)
         child = self._attempt_children.get(key)
         if child is None:
-            child = self._attempt_children[key] = self.attempts.labels(*key)
+            child = self._attempt_children[key] = DeferredCounter(self.attempts.labels(*key))
         child.inc()
 
     def breaker_transition(self, deployment: str, old: str, new: str, reason: str) -> None:

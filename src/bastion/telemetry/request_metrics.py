@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import Counter, Histogram
 
 from bastion.context import RequestContext
+from bastion.telemetry.deferred import deferred
 from bastion.telemetry.genai import operation_name, usage_tokens
 from bastion.telemetry.metrics import METRICS
 from bastion.telemetry.state import TELEMETRY
@@ -48,6 +50,22 @@ _PROVIDER = "bastion_provider"
 #: distinct error types that get their own label (per process); later ones are "_OTHER"
 MAX_ERROR_LABELS = 50
 _MAX_CHILDREN = 10_000
+
+
+class _Series:
+    """The labelled children one kind of request updates, found with one dictionary lookup per request."""
+
+    __slots__ = ("_children", "_make")
+
+    def __init__(self, make: Callable[[str], Any]) -> None:
+        self._make = make
+        self._children: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        child = self._children.get(name)
+        if child is None:
+            child = self._children[name] = self._make(name)
+        return child
 
 
 class RequestMetrics:
@@ -106,6 +124,7 @@ class RequestMetrics:
             registry=registry,
         )
         self._children: dict[tuple[Any, ...], Any] = {}
+        self._series: dict[tuple[Any, ...], _Series] = {}
         self._features: set[str] = set()
         self._errors: set[str] = set()
 
@@ -113,43 +132,72 @@ class RequestMetrics:
         """Record one finished request (``now`` is a ``perf_counter`` reading; tests pass their own)."""
         finished = time.perf_counter() if now is None else now
         total = finished - ctx.started
+        key = (
+            ctx.route,
+            ctx.provider,
+            ctx.model,
+            ctx.upstream_model,
+            status,
+            ctx.error_code if status >= 400 else None,
+            ctx.feature,
+            ctx.stream,
+        )
+        series = self._series.get(key)
+        if series is None:
+            series = self._new_series(ctx, status, key)
+        series["duration"].observe(total)
+        series["requests"].inc()
+        retries = ctx.attempts - 1 - (1 if ctx.hedged else 0)
+        if retries > 0:
+            series["retries"].inc(retries)
+        served_from_cache = ctx.cache_status in ("hit", "semantic-hit")
+        input_tokens, output_tokens = (0, 0) if served_from_cache else usage_tokens(ctx.usage)
+        if input_tokens:
+            series["input"].observe(input_tokens)
+        if output_tokens:
+            series["output"].observe(output_tokens)
+        first = ctx.first_byte_at
+        if first is not None and status < 400:
+            series["ttft"].observe(first - ctx.started)
+            last = ctx.last_byte_at
+            if last is not None and output_tokens > 1:
+                series["tpot"].observe((last - first) / (output_tokens - 1))
+        if ctx.attempts == 1 and not ctx.hedged and ctx.degraded is None and not served_from_cache:
+            # one attempt and nothing else: no backoff sleeps or hedge races in "total minus upstream"
+            series["overhead"].observe(max(0.0, total - ctx.upstream_seconds))
+
+    def _new_series(self, ctx: RequestContext, status: int, key: tuple[Any, ...]) -> _Series:
+        """The children one kind of request updates: labels worked out once, children made on first use."""
         group = ctx.model or ""
         provider_name = ctx.provider or ""
         deployment = ctx.upstream_model or ""
         info = TELEMETRY.provider(ctx.provider)
         genai = (operation_name(ctx.route), info.genai_name if info else "", group, deployment, provider_name)
         error_type = self._error_label(ctx.error_code or str(status)) if status >= 400 else ""
-        self._child(self.duration, *genai, error_type).observe(total)
         feature = self._feature_label(ctx.feature)
-        self._child(self.requests, group, provider_name, deployment, str(status), feature).inc()
-        retries = ctx.attempts - 1 - (1 if ctx.hedged else 0)
-        if retries > 0:
-            self._child(self.retries, group).inc(retries)
-        served_from_cache = ctx.cache_status in ("hit", "semantic-hit")
-        input_tokens, output_tokens = (0, 0) if served_from_cache else usage_tokens(ctx.usage)
-        if input_tokens:
-            self._child(self.tokens, *genai, "input").observe(input_tokens)
-        if output_tokens:
-            self._child(self.tokens, *genai, "output").observe(output_tokens)
-        first = ctx.first_byte_at
-        if first is not None and status < 400:
-            self._child(self.ttft, *genai).observe(first - ctx.started)
-            last = ctx.last_byte_at
-            if last is not None and output_tokens > 1:
-                self._child(self.tpot, *genai).observe((last - first) / (output_tokens - 1))
-        if ctx.attempts == 1 and not ctx.hedged and ctx.degraded is None and not served_from_cache:
-            # one attempt and nothing else: no backoff sleeps or hedge races in "total minus upstream"
-            overhead = max(0.0, total - ctx.upstream_seconds)
-            self._child(self.overhead, ctx.route, "true" if ctx.stream else "false").observe(overhead)
+        labels: dict[str, tuple[Any, tuple[str, ...]]] = {
+            "duration": (self.duration, (*genai, error_type)),
+            "requests": (self.requests, (group, provider_name, deployment, str(status), feature)),
+            "retries": (self.retries, (group,)),
+            "input": (self.tokens, (*genai, "input")),
+            "output": (self.tokens, (*genai, "output")),
+            "ttft": (self.ttft, genai),
+            "tpot": (self.tpot, genai),
+            "overhead": (self.overhead, (ctx.route, "true" if ctx.stream else "false")),
+        }
+        if len(self._series) > _MAX_CHILDREN:  # feature tags and error codes come from outside
+            self._series.clear()
+        series = self._series[key] = _Series(lambda name: self._child(*labels[name]))
+        return series
 
-    def _child(self, metric: Any, *labels: str) -> Any:
-        """A metric's labelled child, cached: ``labels()`` costs a few microseconds per call."""
+    def _child(self, metric: Any, labels: tuple[str, ...]) -> Any:
+        """A metric's labelled child, shared by every series that names it (one per label set)."""
         key = (id(metric), labels)
         child = self._children.get(key)
         if child is None:
             if len(self._children) > _MAX_CHILDREN:
                 self._children.clear()
-            child = self._children[key] = metric.labels(*labels)
+            child = self._children[key] = deferred(metric.labels(*labels))
         return child
 
     def _feature_label(self, feature: str | None) -> str:

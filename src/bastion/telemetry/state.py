@@ -76,6 +76,9 @@ class Telemetry:
         self._retired.clear()
         self.tracing = None
         self._tracing_config = None
+        from bastion.telemetry.deferred import flush
+
+        flush()  # counts since the last flush reach the metric files before this worker goes
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             from prometheus_client import multiprocess
 

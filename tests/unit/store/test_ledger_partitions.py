@@ -236,3 +236,29 @@ async def test_sqlite_deletes_expired_rows_and_has_no_partitions(tmp_path: Any) 
         assert (await store.usage_report([]))[0]["requests"] == 4
     finally:
         await store.close()
+
+
+async def test_sqlite_sparse_dimension_indexes_skip_empty_rows_and_still_serve_filters(tmp_path: Any) -> None:
+    store = SQLiteStore(str(tmp_path / "bastion.db"))
+    await store.open()
+    try:
+        rows = rows_over([MIDNIGHT - DAY, MIDNIGHT], per_day=4)
+        rows[0].user_id, rows[0].feature = "u1", "search"
+        await store.write_ledger(rows)
+        for column, value in (("user_id", "u1"), ("team_id", "t1"), ("feature", "search")):
+            plan = " ".join(
+                str(row[-1])
+                for row in await store._read(
+                    f"EXPLAIN QUERY PLAN SELECT request_id FROM ledger WHERE {column} = ? ORDER BY ts DESC",
+                    (value,),
+                )
+            )
+            assert f"INDEX ledger_{column}_ts" in plan, plan  # the partial index serves the filter
+            [(sql,)] = await store._read(
+                "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?", (f"ledger_{column}_ts",)
+            )
+            assert sql.endswith(f"WHERE {column} IS NOT NULL")  # rows without a value are not in it
+        [row] = await store.list_requests(filters={"user_id": "u1"})
+        assert row.request_id == rows[0].request_id
+    finally:
+        await store.close()
