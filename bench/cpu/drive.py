@@ -57,4 +57,5 @@ async def main(port: int, count: int, stream: bool) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main(int(sys.argv[1]), int(sys.argv[2]), len(sys.argv) > 3 and sys.argv[3] == "stream")))
+    stream = len(sys.argv) > 3 and sys.argv[3] == "stream"
+    sys.exit(asyncio.run(main(int(sys.argv[1]), int(sys.argv[2]), stream)))
