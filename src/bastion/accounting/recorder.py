@@ -149,12 +149,15 @@ class UsageRecorder:
             and not served_from_cache
         ):
             self._note_unpriced(ctx.provider, ctx.upstream_model or "?")
-        row = self._row(ctx, status, tokens, cost, estimated, duration)
-        self._count(row)
-        if self.ledger is not None and not self.ledger.submit(row):
-            USAGE.ledger_dropped.inc()
-        if self.audit is not None:
-            self.audit.record_request(ctx, row)  # a queue append: hashing and sealing happen in its writer
+        try:
+            row = self._row(ctx, status, tokens, cost, estimated, duration)
+            self._count(row)
+            if self.ledger is not None and not self.ledger.submit(row):
+                USAGE.ledger_dropped.inc()
+            if self.audit is not None:
+                self.audit.record_request(ctx, row)  # a queue append: hashing and sealing come later
+        except Exception:  # the reservation is settled all the same: no slot may outlive its request
+            log.exception("recording request %s failed", ctx.request_id)
         if ticket is None:
             return None
         return self._settle(ctx, ticket, used_tokens, cost.total)
