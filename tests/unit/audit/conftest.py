@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
-
-import pytest
 
 from bastion.audit.config import AuditConfig
 from bastion.audit.signing import Signer
@@ -16,7 +12,9 @@ from bastion.context import GuardDecision, RequestContext
 from bastion.store.base import Store
 from bastion.store.records import LedgerRow
 from bastion.store.sqlite import SQLiteStore
-from tests.unit.store.test_store_contract import POSTGRES_DSN, _postgres_skip_reason
+
+# the store fixtures (SQLite, and PostgreSQL when it answers) are the store contract tests' own
+from tests.unit.store.test_store_contract import make_store, store  # noqa: F401
 
 HMAC_KEY = "an-hmac-key-for-tests-0123456789abcdef"
 OTHER_HMAC_KEY = "another-hmac-key-for-tests-0123456789ab"
@@ -36,7 +34,7 @@ def audit_config(**overrides: Any) -> AuditConfig:
     return AuditConfig(**settings)
 
 
-async def raw(store: Store, sql: str, *arguments: Any) -> list[Any]:
+async def raw(store: Store, sql: str, *arguments: Any) -> list[Any]:  # noqa: F811
     """Run SQL straight on the database, as someone with write access to it would (``?`` placeholders)."""
     if isinstance(store, SQLiteStore):
         connection = store._writer
@@ -56,53 +54,6 @@ async def raw(store: Store, sql: str, *arguments: Any) -> list[Any]:
 
     pool = store._pool  # type: ignore[attr-defined]
     return list(await pool.fetch(re.sub(r"\?", numbered, sql), *arguments))
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def make_store(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Callable[[], Store]]:
-    """Makes opened-on-demand stores sharing one database (a file, or a schema dropped afterwards)."""
-    made: list[Store] = []
-    if request.param == "sqlite":
-        path = str(tmp_path / "bastion.db")
-
-        def make() -> Store:
-            made.append(SQLiteStore(path))
-            return made[-1]
-
-        yield make
-        for store in made:
-            await store.close()
-        return
-    reason = await _postgres_skip_reason()
-    if reason is not None:
-        pytest.skip(reason)
-    import asyncpg
-
-    from bastion.store.postgres import PostgresStore
-
-    schema = f"bastion_audit_{uuid.uuid4().hex[:16]}"
-
-    def make_pg() -> Store:
-        made.append(PostgresStore(POSTGRES_DSN, min_size=1, max_size=4, schema=schema))
-        return made[-1]
-
-    try:
-        yield make_pg
-    finally:
-        for store in made:
-            await store.close()
-        connection = await asyncpg.connect(POSTGRES_DSN)
-        try:
-            await connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        finally:
-            await connection.close()
-
-
-@pytest.fixture
-async def store(make_store: Callable[[], Store]) -> Store:
-    opened = make_store()
-    await opened.open()
-    return opened
 
 
 @dataclass
