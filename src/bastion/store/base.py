@@ -143,6 +143,20 @@ def check_feedback_query(
     return tuple(dict.fromkeys(group_by))
 
 
+#: usage totals that are sums of money or averages of time; the others are counts
+USAGE_FLOAT_TOTALS = frozenset({"cost_usd", "cost_saved_usd", "avg_latency_ms"})
+
+
+def usage_report_row(row: Mapping[str, Any], dimensions: Sequence[str], bucketed: bool) -> dict[str, Any]:
+    """A usage-report row from the database's: group columns, ``bucket`` (ISO), USAGE_METRICS."""
+    result = {dimension: row[dimension] for dimension in dimensions}
+    if bucketed:
+        result["bucket"] = datetime.fromtimestamp(row["bucket"], UTC).isoformat()
+    for name in USAGE_METRICS:
+        result[name] = float(row[name] or 0.0) if name in USAGE_FLOAT_TOTALS else int(row[name] or 0)
+    return result
+
+
 def feedback_report_row(row: Mapping[str, Any], dimensions: Sequence[str], bucketed: bool) -> dict[str, Any]:
     """A feedback-report row from the database's: group columns, ``bucket`` (ISO), FEEDBACK_METRICS."""
     result = {dimension: row[dimension] for dimension in dimensions}

@@ -38,7 +38,6 @@ import orjson
 from bastion.store.audit_postgres import PostgresAuditStore
 from bastion.store.base import (
     FEEDBACK_TOTALS,
-    USAGE_METRICS,
     VARIANT_COLUMNS,
     VARIANT_TOTALS,
     Store,
@@ -47,6 +46,7 @@ from bastion.store.base import (
     check_usage_query,
     feedback_report_row,
     redact_secrets,
+    usage_report_row,
 )
 from bastion.store.migrations import (
     ADVISORY_LOCK_CLASS,
@@ -118,7 +118,6 @@ _TOTALS = """count(*) AS requests,
     count(*) FILTER (WHERE cache_hit IS NOT NULL AND cache_hit <> 'miss') AS cache_hits,
     count(*) FILTER (WHERE status >= 400) AS errors,
     avg(latency_ms) AS avg_latency_ms"""
-_FLOAT_TOTALS = ("cost_usd", "cost_saved_usd", "avg_latency_ms")
 _INTEGER_DIMENSIONS = frozenset({"status"})
 _CLOSE_TIMEOUT_SECONDS = 10.0
 #: second key of the advisory lock that serialises partition changes (the first is ADVISORY_LOCK_CLASS)
@@ -448,7 +447,7 @@ class PostgresStore(PostgresAuditStore, PostgresRollupStore, Store):
         arguments.append(limit)
         sql += f" ORDER BY {', '.join(order)} LIMIT ${len(arguments)}"
         rows = await self._fetch("cannot read the usage report", sql, *arguments)
-        return [_report_row(row, dimensions, bucket is not None) for row in rows if row["requests"]]
+        return [usage_report_row(row, dimensions, bucket is not None) for row in rows if row["requests"]]
 
     async def variant_totals(
         self, start: float | None = None, end: float | None = None
@@ -686,15 +685,6 @@ def _where(start: float | None, end: float | None, filters: dict[str, Any] | Non
             arguments.append(int(value) if dimension in _INTEGER_DIMENSIONS else str(value))
             conditions.append(f"{dimension} = ${len(arguments)}")
     return (f" WHERE {' AND '.join(conditions)}" if conditions else ""), arguments
-
-
-def _report_row(row: asyncpg.Record, dimensions: Sequence[str], bucketed: bool) -> dict[str, Any]:
-    result = {dimension: row[dimension] for dimension in dimensions}
-    if bucketed:
-        result["bucket"] = datetime.fromtimestamp(row["bucket"], UTC).isoformat()
-    for name in USAGE_METRICS:
-        result[name] = float(row[name] or 0.0) if name in _FLOAT_TOTALS else int(row[name] or 0)
-    return result
 
 
 def _team(row: asyncpg.Record) -> TeamRecord:

@@ -16,7 +16,6 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import fields
-from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any
 
@@ -26,7 +25,6 @@ import orjson
 from bastion.store.audit_sqlite import SQLiteAuditStore
 from bastion.store.base import (
     FEEDBACK_TOTALS,
-    USAGE_METRICS,
     VARIANT_COLUMNS,
     VARIANT_TOTALS,
     Store,
@@ -34,6 +32,7 @@ from bastion.store.base import (
     check_feedback_query,
     check_usage_query,
     feedback_report_row,
+    usage_report_row,
 )
 from bastion.store.migrations import migrate_sqlite
 from bastion.store.records import (
@@ -98,7 +97,6 @@ _TOTALS = """COUNT(*) AS requests,
     SUM(CASE WHEN cache_hit IS NOT NULL AND cache_hit <> 'miss' THEN 1 ELSE 0 END) AS cache_hits,
     SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END) AS errors,
     AVG(latency_ms) AS avg_latency_ms"""
-_FLOAT_TOTALS = ("cost_usd", "cost_saved_usd", "avg_latency_ms")
 
 
 def _json(value: Any) -> str:
@@ -425,7 +423,7 @@ class SQLiteStore(SQLiteAuditStore, SQLiteRollupStore, Store):
         order.extend(positions[: len(dimensions)])
         sql += f" ORDER BY {', '.join(order)} LIMIT ?"
         rows = await self._read(sql, [*parameters, limit])
-        return [_report_row(row, dimensions, bucket is not None) for row in rows if row["requests"]]
+        return [usage_report_row(row, dimensions, bucket is not None) for row in rows if row["requests"]]
 
     async def variant_totals(
         self, start: float | None = None, end: float | None = None
@@ -570,15 +568,6 @@ def _where(start: float | None, end: float | None, filters: dict[str, Any] | Non
             conditions.append(f"{dimension} = ?")
             parameters.append(value)
     return (f" WHERE {' AND '.join(conditions)}" if conditions else ""), parameters
-
-
-def _report_row(row: Any, dimensions: Sequence[str], bucketed: bool) -> dict[str, Any]:
-    result = {dimension: row[dimension] for dimension in dimensions}
-    if bucketed:
-        result["bucket"] = datetime.fromtimestamp(row["bucket"], UTC).isoformat()
-    for name in USAGE_METRICS:
-        result[name] = float(row[name] or 0.0) if name in _FLOAT_TOTALS else int(row[name] or 0)
-    return result
 
 
 def _team(row: Any) -> TeamRecord:
