@@ -26,6 +26,11 @@ class Sink:
         self.broken = False  # every write fails until repaired
         self.error = ConnectionError("connection to postgresql://bastion:hunter2@db:5432/bastion lost")
 
+    async def probe(self) -> None:
+        """Like the gateway's probe (``schema_version``): fails while the database is away."""
+        if self.broken:
+            raise self.error
+
     async def write(self, rows: Sequence[int]) -> None:
         await asyncio.sleep(0)
         if self.broken or self.fail_before:
@@ -152,7 +157,9 @@ async def test_a_write_that_stored_but_reported_an_error_is_not_duplicated() -> 
 async def test_rows_held_for_a_retry_count_against_the_queue_bound() -> None:
     sink = Sink()
     sink.broken = True
-    batches = writer(sink, batch_size=2, max_queue=5, flush_interval=0.01)
+    # with the probe the gateway gives it: without one, rows written one by one while the sink
+    # came back could go in out of order, which is not what this test is about
+    batches = writer(sink, batch_size=2, max_queue=5, flush_interval=0.01, probe=sink.probe)
     batches.start()
     assert [batches.submit(row) for row in range(6)] == [True] * 5 + [False]
     await wait_until(lambda: batches.failed_batches >= 3)
