@@ -147,7 +147,7 @@ def request_cost(usage: Mapping[str, Any] | None, price: ModelPrice, duration_se
 
 
 def tokens_cost(tokens: BilledTokens, price: ModelPrice, duration_seconds: float = 0.0) -> Cost:
-    """``request_cost`` of a usage already split into billed counts (``usage_tokens``)."""
+    """``request_cost`` of a usage already split into billed counts (``BilledTokens.from_usage``)."""
     rates = price.tier(tokens.prompt)
     # Token count times USD-per-1M first, one division per figure: exact for the usual counts and rates.
     uncached = tokens.uncached_input * rates.input
@@ -166,11 +166,6 @@ def tokens_cost(tokens: BilledTokens, price: ModelPrice, duration_seconds: float
         reasoning=reasoning / unit,
         time=time,
     )
-
-
-def usage_tokens(usage: Mapping[str, Any] | None) -> BilledTokens:
-    """A provider's OpenAI-shaped usage split into disjoint billed counts (zeros where malformed)."""
-    return BilledTokens.from_usage(usage)
 
 
 def estimate_cost(prompt_tokens: int, max_output_tokens: int, price: ModelPrice) -> float:

@@ -18,7 +18,7 @@ from prometheus_client import Counter
 
 from bastion.accounting.catalog import PriceCatalog
 from bastion.accounting.ledger import BatchWriter
-from bastion.accounting.pricing import BilledTokens, Cost, estimate_cost, tokens_cost, usage_tokens
+from bastion.accounting.pricing import BilledTokens, Cost, estimate_cost, tokens_cost
 from bastion.accounting.tokens import TokenCounter
 from bastion.context import RequestContext
 from bastion.limits.admission import Admission, BudgetExceeded, Ticket
@@ -101,29 +101,35 @@ class UsageRecorder:
         backend): that is returned as a coroutine for the caller to await. Without limits a
         request ends with no await and no task.
         """
-        observe_request(ctx, status)  # the request's timings end here
         try:
-            return self._finish(ctx, status)
+            # the usage split once into billed counts: for the metrics, the cost and the ledger row
+            served_from_cache = ctx.cache_status in ("hit", "semantic-hit")
+            usage = None if served_from_cache or not isinstance(ctx.usage, dict) else ctx.usage
+            tokens = NO_TOKENS if usage is None else BilledTokens.from_usage(usage)
+        except Exception:
+            log.exception("reading the usage of request %s failed", ctx.request_id)
+            usage, tokens = None, NO_TOKENS
+        observe_request(ctx, status, (tokens.prompt, tokens.completion))  # the request's timings end here
+        try:
+            return self._finish(ctx, status, usage, tokens)
         except Exception:
             log.exception("accounting failed for request %s", ctx.request_id)
             return None
 
-    def _finish(self, ctx: RequestContext, status: int) -> Coroutine[Any, Any, None] | None:
+    def _finish(
+        self, ctx: RequestContext, status: int, usage: dict[str, Any] | None, tokens: BilledTokens
+    ) -> Coroutine[Any, Any, None] | None:
         now = time.perf_counter()
         duration = now - ctx.started
-        usage = ctx.usage if isinstance(ctx.usage, dict) else None
         ticket = ctx.ticket
         estimated = False
         served_from_cache = ctx.cache_status in ("hit", "semantic-hit")
         price = None if ctx.degraded else self.catalog.for_answer(ctx.provider, ctx.upstream_model)
-        tokens = NO_TOKENS
         if served_from_cache:
             # nothing went upstream: no tokens used, no cost (the saving is on the ledger row)
-            usage = None
             used_tokens = 0
             cost = ZERO_COST
         elif usage is not None:
-            tokens = usage_tokens(usage)
             cost = tokens_cost(tokens, price, duration) if price is not None else ZERO_COST
             used_tokens = tokens.prompt + tokens.completion
         elif ctx.first_byte_at is not None and ctx.provider and not ctx.degraded:

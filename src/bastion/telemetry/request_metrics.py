@@ -128,8 +128,18 @@ class RequestMetrics:
         self._features: set[str] = set()
         self._errors: set[str] = set()
 
-    def observe(self, ctx: RequestContext, status: int, now: float | None = None) -> None:
-        """Record one finished request (``now`` is a ``perf_counter`` reading; tests pass their own)."""
+    def observe(
+        self,
+        ctx: RequestContext,
+        status: int,
+        now: float | None = None,
+        tokens: tuple[int, int] | None = None,
+    ) -> None:
+        """Record one finished request (``now`` is a ``perf_counter`` reading; tests pass their own).
+
+        ``tokens``: input and output tokens when the caller has them already (the accounting stage
+        has parsed the usage); otherwise they are read from ``ctx.usage``.
+        """
         finished = time.perf_counter() if now is None else now
         total = finished - ctx.started
         key = (
@@ -151,7 +161,10 @@ class RequestMetrics:
         if retries > 0:
             series["retries"].inc(retries)
         served_from_cache = ctx.cache_status in ("hit", "semantic-hit")
-        input_tokens, output_tokens = (0, 0) if served_from_cache else usage_tokens(ctx.usage)
+        if served_from_cache:
+            input_tokens, output_tokens = 0, 0
+        else:
+            input_tokens, output_tokens = tokens if tokens is not None else usage_tokens(ctx.usage)
         if input_tokens:
             series["input"].observe(input_tokens)
         if output_tokens:
@@ -224,11 +237,11 @@ class RequestMetrics:
 REQUESTS = RequestMetrics()
 
 
-def observe_request(ctx: RequestContext, status: int) -> None:
+def observe_request(ctx: RequestContext, status: int, tokens: tuple[int, int] | None = None) -> None:
     """Metrics and the closing span attributes of one finished request. Never raises."""
     try:
         if TELEMETRY.metrics:
-            REQUESTS.observe(ctx, status)
+            REQUESTS.observe(ctx, status, tokens=tokens)
         tracing = TELEMETRY.tracing
         if tracing is not None:
             tracing.finish_request(ctx, status)
